@@ -1,0 +1,1 @@
+"""Metrics: pure functions from the journeys table to small frozen results."""

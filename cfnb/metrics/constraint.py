@@ -1,0 +1,1386 @@
+"""The constraint: which link of the customer factory to work on now, and what it is worth.
+
+DESIGN.md §6. Every link ``i`` (stage ``i`` given stage ``i-1``, ``1 ≤ i ≤ happy``) has
+
+* ``rate[i]``: its conversion over the *recent complete cohorts* — the last ``recent``
+  calendar cohorts (periods of ``reach_0``) in which every member had the full time to
+  pass the link, so no rate is dragged down by users who could still convert;
+* ``target[i]``: the spec's ``target`` if given, else the best rate that link reached in
+  one of those cohorts with at least ``min_cohort_users`` users at stage ``i-1`` (the
+  factory's own demonstrated best);
+* ``gain_per_period``: throughput is the input times the product of the rates, so raising
+  ``rate[i]`` to ``target[i]`` multiplies it by ``target/rate``: the gain is
+  ``throughput_per_period * (target/rate - 1)`` happy customers per period (0 when the link
+  is already at or above target). Throughput per period is the mean number of users who
+  reached the happy stage per complete calendar period, over the last ``recent`` periods.
+
+**The constraint is the link with the largest gain.** Links after the happy stage do not
+feed throughput (it counts happy customers): they are listed with their rates and
+targets for reference, with no gain, and are never the constraint.
+
+When is a cohort *complete* for link ``i``? A user who reached stage ``i-1`` has until
+``within[i]`` after it (when set) and until ``window`` after ``reach_0`` (when set) to
+reach stage ``i``. A link without ``within`` gets one period (or ``horizon=``, when
+given; a month counts as 31 days). Adding these allowances link by link, capped by
+``window``, gives the horizon ``H[i]`` from ``reach_0``; a cohort is complete for link
+``i`` once its period's end plus ``H[i]`` is at or before the log's last timestamp.
+
+Honest verdicts (the ``status`` of the result):
+
+``"constraint"``
+    a link is named; a link that nobody passes (rate 0) while its target is above 0 has
+    an infinite ``target/rate``: the most upstream such link is the constraint, and its
+    gain is the users reaching the stage before it per period * its target * the rates
+    of the links after it (their target when they have had no users yet);
+``"raw material"``
+    the constraint is Acquisition: there are no users in the factory yet, or every link
+    is at or above its target (then only more input raises throughput);
+``"not yet repeatable"``
+    fewer than ``min_periods`` complete periods, or a throughput series that is not
+    predictable (XmR over the last ``recent`` periods): the verdict names the link whose
+    rate varies most across the recent complete cohorts (coefficient of variation = sample
+    standard deviation / mean of the cohort rates, over cohorts with at least
+    ``min_cohort_users`` users at the link's entry) instead of pretending precision.
+
+Also here: :func:`constraint_by_segment` (the same per value of a segment column, with
+segments that feed low-quality users flagged), the period-over-period table of
+:class:`ConstraintResult` (a link improved while throughput fell: the manifesto's
+1 + 1 + 1 = -2), and :func:`constraint_broken` (did a change break the constraint?).
+
+The first section of this module holds small helpers shared by ``cfnb.metrics``'
+activation, referral and revenue modules (the journeys/factory contracts as protocols,
+horizons, result rendering).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+from cfnb.errors import did_you_mean
+from cfnb.periods import complete_periods, period_end, period_noun, period_range, period_start
+from cfnb.stats import newcombe_interval
+
+__all__ = [
+    "ConstraintBreak",
+    "ConstraintResult",
+    "SegmentConstraints",
+    "constraint",
+    "constraint_broken",
+    "constraint_by_segment",
+    "stage_horizons",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers (also used by activation.py, referral.py and revenue.py)
+# ---------------------------------------------------------------------------------------
+
+
+class JourneysLike(Protocol):
+    """What the metrics read from :class:`cfnb.journeys.Journeys` (see docs/internals.md)."""
+
+    @property
+    def table(self) -> pl.DataFrame: ...
+    @property
+    def stages(self) -> Sequence[str]: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def last_ts(self) -> dt.datetime | None: ...
+
+
+class StageLike(Protocol):
+    """What the metrics read from a :class:`cfnb.spec.Stage`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def target(self) -> float | None: ...
+    @property
+    def within(self) -> object: ...
+
+
+class FactoryLike(Protocol):
+    """What the metrics read from a :class:`cfnb.spec.Factory`."""
+
+    @property
+    def stages(self) -> Sequence[StageLike]: ...
+    @property
+    def window(self) -> object: ...
+
+
+@dataclass(frozen=True)
+class _View:
+    """A journeys table seen differently (one segment, or as of a date)."""
+
+    table: pl.DataFrame
+    stages: tuple[str, ...]
+    period: str
+    last_ts: dt.datetime | None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PERIOD_LENGTH = {
+    "day": dt.timedelta(days=1),
+    "week": dt.timedelta(weeks=1),
+    # The longest month, so a cohort is never called complete too early.
+    "month": dt.timedelta(days=31),
+}
+
+
+def as_timedelta(value: object, what: str) -> dt.timedelta | None:
+    """A ``within``/``window``/``horizon`` value as a ``timedelta`` (``None`` stays ``None``).
+
+    Accepts a ``timedelta``, a duration object with ``to_timedelta()`` or
+    ``total_seconds()``, or a string such as ``"36h"``, ``"14d"``, ``"2w"``.
+
+    Examples
+    --------
+    >>> as_timedelta("2w", "window")
+    datetime.timedelta(days=14)
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value
+    to_td = getattr(value, "to_timedelta", None)
+    if callable(to_td):
+        converted = to_td()
+        if isinstance(converted, dt.timedelta):
+            return converted
+    total = getattr(value, "total_seconds", None)
+    if callable(total):
+        return dt.timedelta(seconds=float(total()))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    raise ValueError(
+        f"{what}={value!r} is not a duration: use a timedelta or a string such as "
+        "'36h', '14d' or '2w'"
+    )
+
+
+def utc(ts: dt.datetime | dt.date) -> dt.datetime:
+    """A date or datetime as an aware UTC datetime (naive values are read as UTC)."""
+    if not isinstance(ts, dt.datetime):
+        return dt.datetime(ts.year, ts.month, ts.day, tzinfo=dt.UTC)
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+
+
+def happy_index(factory: object, stages: Sequence[str]) -> int:
+    """The index of the happy stage: ``factory.happy_index``, else ``factory.happy``, else last."""
+    h: Any = getattr(factory, "happy_index", None)
+    if callable(h):
+        h = h()
+    if h is None:
+        happy = getattr(factory, "happy", None)
+        if isinstance(happy, str) and happy in stages:
+            h = list(stages).index(happy)
+        elif isinstance(happy, int) and not isinstance(happy, bool):
+            h = happy
+        else:
+            h = len(stages) - 1
+    if not isinstance(h, int) or not 0 <= h < len(stages):
+        raise ValueError(f"happy stage index {h!r} is not one of the {len(stages)} stages")
+    return h
+
+
+def stage_index(stage: int | str, stages: Sequence[str], what: str) -> int:
+    """Resolve a stage given by index or name, with a helpful error."""
+    names = list(stages)
+    if isinstance(stage, bool):
+        raise TypeError(f"{what} must be a stage name or index, got {stage!r}")
+    if isinstance(stage, int):
+        if 0 <= stage < len(names):
+            return stage
+        raise ValueError(f"{what}={stage} is not a stage index: use 0 … {len(names) - 1}")
+    if stage in names:
+        return names.index(stage)
+    by_lower = {s.lower(): i for i, s in enumerate(names)}
+    if stage.lower() in by_lower:
+        return by_lower[stage.lower()]
+    choices = ", ".join(repr(s) for s in names)
+    raise ValueError(
+        f"{what}={stage!r} is not a stage of this factory: use one of {choices}."
+        + did_you_mean(stage, names)
+    )
+
+
+def check_journeys(journeys: JourneysLike) -> None:
+    """Raise if the journeys table lacks a column the contract promises."""
+    cols = journeys.table.columns
+    needed = ["user_id", *(f"reach_{i}" for i in range(len(journeys.stages)))]
+    missing = [c for c in needed if c not in cols]
+    if missing:
+        raise ValueError(
+            f"the journeys table has no column {missing[0]!r} (it has {', '.join(cols)}): "
+            "build it with cfnb.journeys from the same factory"
+        )
+
+
+def stage_horizons(
+    factory: FactoryLike, period: str, *, horizon: dt.timedelta | str | None = None
+) -> tuple[dt.timedelta | None, ...]:
+    """How long after ``reach_0`` a user may still reach each stage (``H[i]``).
+
+    ``H[0] = 0``; ``H[i] = min(window, H[i-1] + allowance[i])`` where ``allowance[i]`` is
+    stage ``i``'s ``within``, else ``horizon``, else one ``period`` (a month counts as 31
+    days). A cohort is complete for stage ``i`` once its period's end plus ``H[i]`` has
+    passed.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> f = NS(window="30d", stages=[NS(within=None), NS(within="14d"), NS(within=None)])
+    >>> [h.days for h in stage_horizons(f, "week")]
+    [0, 14, 21]
+    """
+    window = as_timedelta(factory.window, "window")
+    default = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[period]
+    out: list[dt.timedelta | None] = [dt.timedelta(0)]
+    total = dt.timedelta(0)
+    for stage in list(factory.stages)[1:]:
+        total += as_timedelta(stage.within, f"within of stage {stage.name!r}") or default
+        out.append(min(total, window) if window is not None else total)
+    return tuple(out)
+
+
+def factory_stage_check(journeys: JourneysLike, factory: FactoryLike) -> None:
+    """Raise if the factory's stages are not the journeys' stages."""
+    names = [s.name for s in factory.stages]
+    if names != list(journeys.stages):
+        raise ValueError(
+            f"the factory's stages {names} are not the journeys' stages "
+            f"{list(journeys.stages)}: build the journeys from this factory"
+        )
+
+
+def json_value(v: object) -> object:
+    """A Python value made JSON-ready: dates as ISO strings, NaN/inf as ``None``."""
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, list | tuple):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_value(x) for k, x in v.items()}
+    return v
+
+
+def json_rows(df: pl.DataFrame) -> list[dict[str, object]]:
+    """A frame as a list of JSON-ready row dicts."""
+    return [{k: json_value(v) for k, v in row.items()} for row in df.to_dicts()]
+
+
+def pct(x: float | None) -> str:
+    """A rate as a short percentage (``None`` as an em dash)."""
+    if x is None:
+        return "—"
+    if x == 0 or x >= 0.1 or x == 1:
+        return f"{100 * x:.0f}%"
+    return f"{100 * x:.1f}%"
+
+
+def count(x: float | None) -> str:
+    """A (possibly fractional) count of users, rounded for reading."""
+    if x is None:
+        return "—"
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}".removesuffix(".0")
+
+
+def _cell(v: object, as_rate: bool) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else ""
+    if isinstance(v, float):
+        if as_rate:
+            return pct(v)
+        return f"{v:,.2f}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def html_table(
+    df: pl.DataFrame,
+    *,
+    title: str,
+    rates: Iterable[str] = (),
+    lead: str | None = None,
+    max_rows: int = 40,
+) -> str:
+    """A small readable HTML table: a title, an optional sentence, rates as percentages."""
+    rate_cols = set(rates)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    body = []
+    for row in df.head(max_rows).iter_rows(named=True):
+        cells = "".join(f"<td>{html.escape(_cell(v, k in rate_cols))}</td>" for k, v in row.items())
+        body.append(f"<tr>{cells}</tr>")
+    more = ""
+    if df.height > max_rows:
+        more = f"<p><small>… {df.height - max_rows} more rows</small></p>"
+    lead_html = f"<p>{html.escape(lead)}</p>" if lead else ""
+    return (
+        f"<div><strong>{html.escape(title)}</strong>{lead_html}"
+        f'<table class="cfnb"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{more}</div>"
+    )
+
+
+def as_of(journeys: JourneysLike, when: dt.datetime) -> _View:
+    """The journeys as they stood at ``when``: later users dropped, later reaches unset."""
+    n = len(journeys.stages)
+    table = journeys.table.filter(pl.col("reach_0") < pl.lit(when))
+    table = table.with_columns(
+        pl.when(pl.col(f"reach_{i}") < pl.lit(when)).then(pl.col(f"reach_{i}")).alias(f"reach_{i}")
+        for i in range(1, n)
+    )
+    last = journeys.last_ts
+    return _View(
+        table, tuple(journeys.stages), journeys.period, min(utc(last), when) if last else None
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# XmR (process behaviour chart): reuses cfnb.metrics.throughput.xmr when it is there
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Limits:
+    centre: float
+    lower: float
+    upper: float
+    predictable: bool
+    outside: tuple[int, ...]  # indices of points beyond the limits
+    longest_run: int  # longest run of points on one side of the centre line
+
+
+def _xmr(values: Sequence[float]) -> _Limits:
+    """Centre line and natural process limits (mean ± 2.66 * mean moving range)."""
+    xs = [float(v) for v in values]
+    centre = sum(xs) / len(xs)
+    mr = [abs(b - a) for a, b in itertools.pairwise(xs)]
+    mr_bar = sum(mr) / len(mr) if mr else 0.0
+    lower, upper = centre - 2.66 * mr_bar, centre + 2.66 * mr_bar
+    try:  # the throughput module owns XmR; this is only the fallback while it is absent
+        from cfnb.metrics.throughput import xmr
+    except ImportError:
+        xmr = None
+    if xmr is not None:
+        chart = xmr(xs)
+        centre = float(chart.centre)
+        lower, upper = float(chart.lower_limit), float(chart.upper_limit)
+    eps = 1e-9 * max(1.0, abs(centre))
+    outside = tuple(k for k, x in enumerate(xs) if x > upper + eps or x < lower - eps)
+    longest = run = 0
+    side = 0
+    for x in xs:
+        s = 1 if x > centre + eps else (-1 if x < centre - eps else 0)
+        run = run + 1 if s != 0 and s == side else (1 if s != 0 else 0)
+        side = s
+        longest = max(longest, run)
+    predictable = not outside and longest < 8
+    if xmr is not None:
+        predictable = bool(chart.predictable)
+    return _Limits(centre, lower, upper, predictable, outside, longest)
+
+
+# ---------------------------------------------------------------------------------------
+# The constraint
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Setup:
+    names: tuple[str, ...]
+    happy: int
+    period: str
+    last_ts: dt.datetime | None
+    horizons: tuple[dt.timedelta | None, ...]
+    allowances: tuple[dt.timedelta, ...]
+    window: dt.timedelta | None
+    targets: tuple[float | None, ...]
+
+
+def _setup(
+    journeys: JourneysLike, factory: FactoryLike, horizon: dt.timedelta | str | None
+) -> _Setup:
+    check_journeys(journeys)
+    factory_stage_check(journeys, factory)
+    names = tuple(journeys.stages)
+    period = journeys.period
+    targets: list[float | None] = []
+    for stage in factory.stages:
+        t = stage.target
+        if t is not None and not 0.0 <= float(t) <= 1.0:
+            raise ValueError(
+                f"target of stage {stage.name!r} is {t!r}: a target is a conversion rate "
+                "between 0 and 1 (e.g. 0.4 for 40%)"
+            )
+        targets.append(None if t is None else float(t))
+    default = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[period]
+    allowances = [dt.timedelta(0)] + [
+        as_timedelta(s.within, f"within of stage {s.name!r}") or default
+        for s in list(factory.stages)[1:]
+    ]
+    last = journeys.last_ts
+    return _Setup(
+        names=names,
+        happy=happy_index(factory, names),
+        period=period,
+        last_ts=utc(last) if last is not None else None,
+        horizons=stage_horizons(factory, period, horizon=horizon),
+        allowances=tuple(allowances),
+        window=as_timedelta(factory.window, "window"),
+        targets=tuple(targets),
+    )
+
+
+_COHORT_SCHEMA = {
+    "cohort": pl.Date,
+    "link": pl.Int64,
+    "stage": pl.String,
+    "users_in": pl.Int64,
+    "users_out": pl.Int64,
+    "rate": pl.Float64,
+    "complete": pl.Boolean,
+    "recent": pl.Boolean,
+}
+
+
+def _cohort_links(table: pl.DataFrame, s: _Setup, recent: int) -> pl.DataFrame:
+    """Per calendar cohort and link: users in, users out, rate, complete, recent."""
+    if table.height == 0 or s.last_ts is None or len(s.names) < 2:
+        return pl.DataFrame(schema=_COHORT_SCHEMA)
+    first = table["reach_0"].min()
+    assert isinstance(first, dt.datetime)
+    cohorts = period_range(first, s.last_ts, s.period).alias("cohort").to_frame()
+    base = table.with_columns(cohort=period_start(pl.col("reach_0"), s.period))
+    frames = []
+    for i in range(1, len(s.names)):
+        entered = pl.col(f"reach_{i - 1}").is_not_null()
+        agg = base.group_by("cohort").agg(
+            users_in=entered.sum().cast(pl.Int64),
+            users_out=(entered & pl.col(f"reach_{i}").is_not_null()).sum().cast(pl.Int64),
+        )
+        h = s.horizons[i]
+        complete = (
+            period_end(pl.col("cohort"), s.period) + pl.lit(h) <= pl.lit(s.last_ts)
+            if h is not None
+            else pl.lit(False)
+        )
+        frames.append(
+            cohorts.join(agg, on="cohort", how="left")
+            .with_columns(pl.col("users_in", "users_out").fill_null(0))
+            .with_columns(link=pl.lit(i, pl.Int64), stage=pl.lit(s.names[i]), complete=complete)
+        )
+    out = pl.concat(frames).with_columns(
+        rate=pl.when(pl.col("users_in") > 0).then(pl.col("users_out") / pl.col("users_in"))
+    )
+    # Rank complete cohorts newest first within each link; the first `recent` are "recent".
+    rank = (
+        pl.when(pl.col("complete"))
+        .then(pl.col("cohort").rank("ordinal", descending=True).over("link", "complete"))
+        .otherwise(None)
+    )
+    out = out.with_columns(recent=(rank <= recent).fill_null(False))
+    return out.select(list(_COHORT_SCHEMA)).sort("link", "cohort")
+
+
+def _throughput_series(table: pl.DataFrame, s: _Setup) -> pl.DataFrame:
+    """Happy customers made per complete calendar period (by the time they became happy)."""
+    schema = {"period": pl.Date, "happy": pl.Int64}
+    if table.height == 0 or s.last_ts is None:
+        return pl.DataFrame(schema=schema)
+    first = table["reach_0"].min()
+    assert isinstance(first, dt.datetime)
+    periods = complete_periods(first, s.last_ts, s.period).to_frame()
+    if periods.height == 0:
+        return pl.DataFrame(schema=schema)
+    happy = (
+        table.filter(pl.col(f"reach_{s.happy}").is_not_null())
+        .group_by(period=period_start(pl.col(f"reach_{s.happy}"), s.period))
+        .agg(happy=pl.len().cast(pl.Int64))
+    )
+    return (
+        periods.join(happy, on="period", how="left")
+        .with_columns(pl.col("happy").fill_null(0))
+        .select(list(schema))
+        .sort("period")
+    )
+
+
+_LINK_SCHEMA = {
+    "link": pl.Int64,
+    "from_stage": pl.String,
+    "stage": pl.String,
+    "users_in": pl.Int64,
+    "users_out": pl.Int64,
+    "rate": pl.Float64,
+    "target": pl.Float64,
+    "target_source": pl.String,
+    "gain_per_period": pl.Float64,
+    "is_constraint": pl.Boolean,
+    "cohorts": pl.Int64,
+    "cv": pl.Float64,
+    "feeds_happy": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class ConstraintResult:
+    """The constraint of a customer factory, with the numbers behind the verdict.
+
+    Semantics are in the module docstring (DESIGN.md §6). The verdict fields are
+    ``status``, ``stage``, ``rate``, ``target``, ``target_source``, ``gain_per_period``
+    (happy customers per ``period``) and ``summary``; the tables show how it was reached.
+
+    Attributes
+    ----------
+    status : str
+        ``"constraint"``, ``"raw material"`` or ``"not yet repeatable"``.
+    stage : str or None
+        The link named by the verdict (the constraint, Acquisition for raw material, or
+        the most variable link when not yet repeatable; ``None`` when none can be named).
+    links : pl.DataFrame
+        One row per link: ``link, from_stage, stage, users_in, users_out, rate, target,
+        target_source, gain_per_period, is_constraint, cohorts, cv, feeds_happy``;
+        ``users_in``/``users_out`` and ``rate`` are pooled over the link's recent complete
+        cohorts (``cohorts`` of them), ``cv`` is the coefficient of variation of the
+        cohort rates, ``target_source`` is ``"spec"`` or ``"best cohort <date>"``.
+    cohorts : pl.DataFrame
+        ``cohort, link, stage, users_in, users_out, rate, complete, recent``.
+    throughput : pl.DataFrame
+        ``period, happy``: happy customers per complete period.
+    period_over_period : pl.DataFrame
+        ``cohort, link, stage, rate, previous_rate, happy, previous_happy,
+        improved_while_throughput_fell`` for consecutive cohorts complete through the
+        happy stage; ``happy`` is the number of happy customers the cohort produced.
+    notes : tuple of str
+        Extra findings in words (for example a link that improved while throughput fell).
+
+    Examples
+    --------
+    >>> r = constraint(journeys, factory)          # doctest: +SKIP
+    >>> r.summary                                   # doctest: +SKIP
+    'Constraint: Activation — 23% vs target 40%; +57 happy customers/week if fixed'
+    """
+
+    status: str
+    stage: str | None
+    rate: float | None
+    target: float | None
+    target_source: str | None
+    gain_per_period: float | None
+    period: str
+    summary: str
+    throughput_per_period: float | None
+    complete_periods: int
+    predictable: bool | None
+    centre: float | None
+    lower_limit: float | None
+    upper_limit: float | None
+    links: pl.DataFrame
+    cohorts: pl.DataFrame
+    throughput: pl.DataFrame
+    period_over_period: pl.DataFrame
+    notes: tuple[str, ...] = ()
+    recent: int = 8
+    min_cohort_users: int = 10
+    min_periods: int = 6
+
+    @property
+    def nonlinear(self) -> pl.DataFrame:
+        """Rows of ``period_over_period`` where a link improved while throughput fell."""
+        return self.period_over_period.filter(pl.col("improved_while_throughput_fell"))
+
+    def to_dict(self) -> dict[str, object]:
+        """The verdict and its tables as JSON-ready data."""
+        return {
+            "status": self.status,
+            "stage": self.stage,
+            "rate": json_value(self.rate),
+            "target": json_value(self.target),
+            "target_source": self.target_source,
+            "gain_per_period": json_value(self.gain_per_period),
+            "period": self.period,
+            "summary": self.summary,
+            "throughput_per_period": json_value(self.throughput_per_period),
+            "complete_periods": self.complete_periods,
+            "predictable": self.predictable,
+            "centre": json_value(self.centre),
+            "lower_limit": json_value(self.lower_limit),
+            "upper_limit": json_value(self.upper_limit),
+            "notes": list(self.notes),
+            "links": json_rows(self.links),
+            "throughput": json_rows(self.throughput),
+            "period_over_period": json_rows(self.period_over_period),
+        }
+
+    def _repr_html_(self) -> str:
+        lead = self.summary + ("" if not self.notes else " " + " ".join(self.notes))
+        return html_table(
+            self.links.drop("link"), title="Constraint", rates=("rate", "target"), lead=lead
+        )
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def constraint(
+    journeys: JourneysLike,
+    factory: FactoryLike,
+    *,
+    recent: int = 8,
+    min_cohort_users: int = 10,
+    min_periods: int = 6,
+    horizon: dt.timedelta | str | None = None,
+) -> ConstraintResult:
+    """Name the constraint of the factory: the link whose fix is worth most throughput.
+
+    Parameters
+    ----------
+    journeys : Journeys
+        One row per acquired user (``user_id``, ``reach_0 … reach_{n-1}``).
+    factory : Factory
+        The spec the journeys were built from (targets, ``within``, ``window``, happy).
+    recent : int
+        How many recent complete cohorts (and complete periods of throughput) to use.
+    min_cohort_users : int
+        A cohort can set a link's target (its best rate) only with at least this many
+        users at the link's entry; the same minimum applies to the variation measure.
+    min_periods : int
+        Fewer complete periods than this makes the verdict "not yet repeatable".
+    horizon : timedelta or str, optional
+        Time allowed for a link without ``within`` (default one period).
+
+    Returns
+    -------
+    ConstraintResult
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from types import SimpleNamespace as NS
+    >>> f = NS(stages=[NS(name="Acquisition", target=None, within=None),
+    ...                NS(name="Activation", target=None, within=None)], window=None)
+    >>> j = NS(table=pl.DataFrame(schema={"user_id": pl.String,
+    ...        "reach_0": pl.Datetime("us", "UTC"), "reach_1": pl.Datetime("us", "UTC")}),
+    ...        stages=("Acquisition", "Activation"), period="week", last_ts=None)
+    >>> constraint(j, f).summary
+    'Constraint: Acquisition — no users in the factory yet; bring in raw material first'
+    """
+    for name, v in (("recent", recent), ("min_periods", min_periods)):
+        if v < 1:
+            raise ValueError(f"{name} must be at least 1, got {v}")
+    s = _setup(journeys, factory, horizon)
+    return _analyse(journeys.table, s, recent, min_cohort_users, min_periods)
+
+
+def _best_cohort(rows: pl.DataFrame, min_users: int) -> tuple[float, dt.date] | None:
+    ok = rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())
+    if ok.height == 0:
+        return None
+    # Ties go to the newest cohort: the most recent demonstration of that rate.
+    best = ok.sort(["rate", "cohort"], descending=[True, True]).row(0, named=True)
+    return float(best["rate"]), best["cohort"]
+
+
+def _variation(values: pl.Series) -> tuple[float, float, float] | None:
+    """Coefficient of variation (sample sd / mean), min and max; ``None`` under 2 values."""
+    if values.len() < 2:
+        return None
+    mean, sd = values.mean(), values.std()
+    lo, hi = values.min(), values.max()
+    if not isinstance(mean, float) or not isinstance(sd, float) or mean <= 0:
+        return None
+    assert isinstance(lo, int | float)
+    assert isinstance(hi, int | float)
+    # Identical cohorts give a standard deviation of a few ulps, not 0.
+    cv = 0.0 if hi == lo else sd / mean
+    return cv, float(lo), float(hi)
+
+
+def _analyse(
+    table: pl.DataFrame, s: _Setup, recent: int, min_users: int, min_periods: int
+) -> ConstraintResult:
+    names, h, noun = s.names, s.happy, s.period
+    cohorts = _cohort_links(table, s, recent)
+    series = _throughput_series(table, s)
+    values = [float(v) for v in series["happy"].to_list()]
+    baseline = values[-recent:]
+    tput = sum(baseline) / len(baseline) if baseline else None
+    limits = _xmr(baseline) if len(baseline) >= 2 else None
+
+    link_rows: list[dict[str, Any]] = []
+    for i in range(1, len(names)):
+        rows = cohorts.filter(pl.col("link") == i, pl.col("recent"))
+        users_in = int(rows["users_in"].sum())
+        users_out = int(rows["users_out"].sum())
+        rate = users_out / users_in if users_in > 0 else None
+        target, source = s.targets[i], "spec" if s.targets[i] is not None else None
+        varied = _variation(
+            rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())["rate"]
+        )
+        if target is None:
+            best = _best_cohort(rows, min_users)
+            if best is not None:
+                target, source = best[0], f"best cohort {best[1].isoformat()}"
+        link_rows.append(
+            {
+                "link": i,
+                "from_stage": names[i - 1],
+                "stage": names[i],
+                "users_in": users_in,
+                "users_out": users_out,
+                "rate": rate,
+                "target": target,
+                "target_source": source,
+                "gain_per_period": None,
+                "is_constraint": False,
+                "cohorts": rows.height,
+                "cv": varied[0] if varied else None,
+                "feeds_happy": i <= h,
+                "_arrivals": users_in / rows.height if rows.height else None,
+                "_range": varied[1:] if varied else None,
+            }
+        )
+    # The raw material varies too: acquired users per cohort competes with the link rates
+    # for "varies most", since throughput = input x the product of the rates.
+    arrivals = cohorts.filter(pl.col("link") == 1, pl.col("recent"))
+    acquired = _variation(arrivals["users_in"].cast(pl.Float64))
+    source_row: dict[str, Any] = {
+        "link": 0,
+        "stage": names[0],
+        "rate": None,
+        "target": None,
+        "target_source": None,
+        "gain_per_period": None,
+        "cohorts": arrivals.height,
+        "cv": acquired[0] if acquired else None,
+        "_range": acquired[1:] if acquired else None,
+    }
+
+    chain = [r for r in link_rows if r["feeds_happy"]]
+    for k, r in enumerate(chain):
+        rate, target = r["rate"], r["target"]
+        if rate is None or target is None:
+            continue
+        if rate == 0:
+            if target == 0:
+                r["gain_per_period"] = 0.0
+                continue
+            # target/rate is infinite: count what the link would pass at its target and
+            # carry it through the links after it at their present rates.
+            gain = r["_arrivals"] * target
+            for after in chain[k + 1 :]:
+                downstream = after["rate"] if after["rate"] is not None else after["target"]
+                gain = None if downstream is None or gain is None else gain * downstream
+            r["gain_per_period"] = gain
+        elif tput is not None:
+            r["gain_per_period"] = tput * (target / rate - 1.0) if target > rate else 0.0
+
+    n_periods = len(values)
+    status, named, notes = _verdict(table, source_row, chain, n_periods, limits, min_periods)
+    for r in link_rows:
+        r["is_constraint"] = status == "constraint" and r is named
+    links = pl.DataFrame(
+        [{k: v for k, v in r.items() if not k.startswith("_")} for r in link_rows],
+        schema=_LINK_SCHEMA,
+    )
+    pop = _period_over_period(table, s, cohorts, min_users)
+    notes = notes + _nonlinear_notes(pop, noun)
+    summary = _summary(status, named, s, tput, n_periods, limits, min_periods, table.height)
+    return ConstraintResult(
+        status=status,
+        stage=names[0] if status == "raw material" else (named["stage"] if named else None),
+        rate=named["rate"] if named else None,
+        target=named["target"] if named else None,
+        target_source=named["target_source"] if named else None,
+        gain_per_period=named["gain_per_period"] if named else None,
+        period=noun,
+        summary=summary,
+        throughput_per_period=tput,
+        complete_periods=n_periods,
+        predictable=limits.predictable if limits else None,
+        centre=limits.centre if limits else None,
+        lower_limit=limits.lower if limits else None,
+        upper_limit=limits.upper if limits else None,
+        links=links,
+        cohorts=cohorts,
+        throughput=series,
+        period_over_period=pop,
+        notes=notes,
+        recent=recent,
+        min_cohort_users=min_users,
+        min_periods=min_periods,
+    )
+
+
+def _verdict(
+    table: pl.DataFrame,
+    source_row: dict[str, Any],
+    chain: list[dict[str, Any]],
+    n_periods: int,
+    limits: _Limits | None,
+    min_periods: int,
+) -> tuple[str, dict[str, Any] | None, tuple[str, ...]]:
+    if table.height == 0 or not chain:
+        return "raw material", None, ()
+    if n_periods < min_periods or limits is None or not limits.predictable:
+        varied = [r for r in [source_row, *chain] if r["cv"] is not None and r["cv"] > 0]
+        # On a tie the upstream one: it feeds the others.
+        most = max(varied, key=lambda r: (r["cv"], -r["link"])) if varied else None
+        return "not yet repeatable", most, ()
+    starved = [r for r in chain if r["rate"] == 0 and (r["target"] or 0) > 0]
+    if starved:
+        return "constraint", starved[0], ()
+    gains = [r for r in chain if r["gain_per_period"] is not None and r["gain_per_period"] > 0]
+    if not gains:
+        unknown = [r["stage"] for r in chain if r["gain_per_period"] is None]
+        note: tuple[str, ...] = ()
+        if unknown:
+            note = (
+                "No target or no recent complete cohort for "
+                + ", ".join(unknown)
+                + "; give those stages a target in the spec to weigh them.",
+            )
+        return "raw material", None, note
+    # Largest gain; on a tie the upstream link, since it also feeds the others.
+    best = max(gains, key=lambda r: (r["gain_per_period"], -r["link"]))
+    return "constraint", best, ()
+
+
+def _summary(
+    status: str,
+    r: dict[str, Any] | None,
+    s: _Setup,
+    tput: float | None,
+    n_periods: int,
+    limits: _Limits | None,
+    min_periods: int,
+    users: int,
+) -> str:
+    noun = s.period
+    if status == "raw material":
+        if users == 0:
+            return f"Constraint: {s.names[0]} — no users in the factory yet; bring in raw material first"
+        if len(s.names) < 2 or s.happy == 0:
+            return f"Constraint: {s.names[0]} — the happy stage is the first stage, so throughput is acquisition itself"
+        return (
+            f"Constraint: {s.names[0]} — every link is at or above its target; more raw "
+            f"material raises throughput ({count(tput)} happy customers/{noun} now)"
+        )
+    if status == "not yet repeatable":
+        if n_periods < min_periods:
+            why = (
+                f"{n_periods} complete {period_noun(noun, n_periods)} of throughput "
+                f"(need {min_periods})"
+            )
+        else:
+            assert limits is not None
+            why = (
+                f"throughput is not predictable (centre {count(limits.centre)}/{noun}, "
+                f"limits {count(limits.lower)} to {count(limits.upper)}"
+                + (f", {len(limits.outside)} outside" if limits.outside else "")
+                + (
+                    f", a run of {limits.longest_run} on one side"
+                    if limits.longest_run >= 8
+                    else ""
+                )
+                + ")"
+            )
+        if r is None:
+            return f"Not yet repeatable: {why}; no link's rate varies across the recent cohorts"
+        lo, hi = r["_range"]
+        if r["link"] == 0:
+            spread = f"{count(lo)} to {count(hi)} users/{noun}"
+        else:
+            spread = f"{pct(r['rate'])} overall, cohorts {pct(lo)} to {pct(hi)}"
+        return (
+            f"Not yet repeatable: {why}. Varies most: {r['stage']} "
+            f"({spread} over {r['cohorts']} cohorts, CV {r['cv']:.2f})"
+        )
+    assert r is not None
+    target_text = f"target {pct(r['target'])}"
+    if r["target_source"] and r["target_source"] != "spec":
+        target_text += f" ({r['target_source']})"
+    head = f"Constraint: {r['stage']} — {pct(r['rate'])} vs {target_text}; "
+    if r["rate"] == 0:
+        if r["gain_per_period"] is None:
+            return head + f"nobody passes this link, so nothing reaches {s.names[s.happy]}"
+        return head + (
+            f"nobody passes this link; +{count(r['gain_per_period'])} happy "
+            f"customers/{noun} if it reached its target"
+        )
+    return head + f"+{count(r['gain_per_period'])} happy customers/{noun} if fixed"
+
+
+_POP_SCHEMA = {
+    "cohort": pl.Date,
+    "link": pl.Int64,
+    "stage": pl.String,
+    "rate": pl.Float64,
+    "previous_rate": pl.Float64,
+    "happy": pl.Int64,
+    "previous_happy": pl.Int64,
+    "improved_while_throughput_fell": pl.Boolean,
+}
+
+
+def _period_over_period(
+    table: pl.DataFrame, s: _Setup, cohorts: pl.DataFrame, min_users: int
+) -> pl.DataFrame:
+    """Consecutive cohorts complete through the happy stage: rate up while happy down?"""
+    h = s.happy
+    if h == 0 or cohorts.height == 0:
+        return pl.DataFrame(schema=_POP_SCHEMA)
+    done = cohorts.filter(pl.col("link") == h, pl.col("complete")).select("cohort")
+    happy = table.group_by(cohort=period_start(pl.col("reach_0"), s.period)).agg(
+        happy=pl.col(f"reach_{h}").is_not_null().sum().cast(pl.Int64)
+    )
+    rows = (
+        cohorts.filter(pl.col("link") <= h)
+        .join(done, on="cohort", how="semi")
+        .join(happy, on="cohort", how="left")
+        .with_columns(pl.col("happy").fill_null(0))
+        .sort("link", "cohort")
+    )
+    prev = pl.col("cohort").shift(1).over("link")
+    rows = rows.with_columns(
+        previous_rate=pl.col("rate").shift(1).over("link"),
+        previous_happy=pl.col("happy").shift(1).over("link"),
+        previous_in=pl.col("users_in").shift(1).over("link"),
+        consecutive=prev.is_not_null(),
+    ).filter(pl.col("consecutive"))
+    flag = (
+        (pl.col("rate") > pl.col("previous_rate"))
+        & (pl.col("happy") < pl.col("previous_happy"))
+        & (pl.col("users_in") >= min_users)
+        & (pl.col("previous_in") >= min_users)
+    ).fill_null(False)
+    return rows.with_columns(improved_while_throughput_fell=flag).select(list(_POP_SCHEMA))
+
+
+def _nonlinear_notes(pop: pl.DataFrame, noun: str) -> tuple[str, ...]:
+    flagged = pop.filter(pl.col("improved_while_throughput_fell"))
+    if flagged.height == 0:
+        return ()
+    last = flagged.sort("cohort").row(-1, named=True)
+    return (
+        f"Watch: in the {noun} of {last['cohort'].isoformat()}, {last['stage']} improved "
+        f"({pct(last['previous_rate'])} → {pct(last['rate'])}) while the cohort's happy "
+        f"customers fell ({last['previous_happy']} → {last['happy']}); "
+        f"{flagged.height} such case(s) in all.",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Per segment
+# ---------------------------------------------------------------------------------------
+
+_SEGMENT_SCHEMA = {
+    "value": pl.String,
+    "acquired": pl.Int64,
+    "share": pl.Float64,
+    "happy": pl.Int64,
+    "happy_rate": pl.Float64,
+    "rest_happy_rate": pl.Float64,
+    "difference": pl.Float64,
+    "difference_lower": pl.Float64,
+    "difference_upper": pl.Float64,
+    "low_quality": pl.Boolean,
+    "status": pl.String,
+    "constraint": pl.String,
+    "rate": pl.Float64,
+    "target": pl.Float64,
+    "gain_per_period": pl.Float64,
+    "summary": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class SegmentConstraints:
+    """The constraint per value of a segment column, and segments feeding low-quality users.
+
+    ``table`` has one row per value: ``value`` (as text; null for users without a
+    value), ``acquired`` and ``share`` (users in the recent cohorts complete through the
+    happy stage, and their share of all such users), ``happy`` and ``happy_rate``
+    (happy per acquired), ``rest_happy_rate`` (the same for every other value),
+    ``difference`` = ``happy_rate - rest_happy_rate`` with its Newcombe interval
+    (``difference_lower``, ``difference_upper``), ``low_quality``, and the segment's own
+    constraint verdict (``status, constraint, rate, target, gain_per_period, summary``,
+    as :func:`constraint` on that segment's users alone).
+
+    A segment **feeds low-quality users** when its share is at least ``min_share`` and the
+    whole interval for ``difference`` is below 0: it brings many users who become happy
+    less often than the rest, by more than chance explains (the manifesto's
+    1 + 1 + 1 = -2).
+    """
+
+    segment: str
+    min_share: float
+    table: pl.DataFrame
+    results: tuple[ConstraintResult, ...] = field(repr=False)
+
+    @property
+    def low_quality(self) -> list[str | None]:
+        """The values flagged as feeding low-quality users."""
+        return self.table.filter(pl.col("low_quality"))["value"].to_list()
+
+    def result(self, value: str | None) -> ConstraintResult:
+        """The full constraint result of one segment value."""
+        values = self.table["value"].to_list()
+        if value not in values:
+            raise KeyError(f"{self.segment} has no value {value!r}: use one of {values}")
+        return self.results[values.index(value)]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready rows."""
+        return {"segment": self.segment, "min_share": self.min_share, "rows": json_rows(self.table)}
+
+    def _repr_html_(self) -> str:
+        return html_table(
+            self.table.drop("summary"),
+            title=f"Constraint by {self.segment}",
+            rates=(
+                "share",
+                "happy_rate",
+                "rest_happy_rate",
+                "rate",
+                "target",
+                "difference",
+                "difference_lower",
+                "difference_upper",
+            ),
+        )
+
+
+def constraint_by_segment(
+    journeys: JourneysLike,
+    factory: FactoryLike,
+    segment: str,
+    *,
+    min_share: float = 0.2,
+    level: float = 0.95,
+    recent: int = 8,
+    min_cohort_users: int = 10,
+    min_periods: int = 6,
+    horizon: dt.timedelta | str | None = None,
+) -> SegmentConstraints:
+    """The constraint per value of ``segment``, with low-quality feeders flagged.
+
+    Examples
+    --------
+    >>> by = constraint_by_segment(journeys, factory, "channel")   # doctest: +SKIP
+    >>> by.low_quality                                             # doctest: +SKIP
+    ['ads']
+    """
+    s = _setup(journeys, factory, horizon)
+    table = journeys.table
+    segments = [c for c in table.columns if c != "user_id" and not re.fullmatch(r"reach_\d+", c)]
+    if segment not in table.columns or segment not in segments:
+        raise ValueError(
+            f"the journeys table has no segment column {segment!r}: add it to the factory's "
+            f"segment_by (columns now: {', '.join(segments) or 'none'})."
+            + did_you_mean(segment, segments)
+        )
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be between 0 and 1, got {min_share}")
+    h = s.happy
+    labelled = table.with_columns(
+        _value=pl.col(segment).cast(pl.String), _cohort=period_start(pl.col("reach_0"), s.period)
+    )
+    cohorts = _cohort_links(table, s, recent)
+    recent_done = cohorts.filter(pl.col("link") == max(h, 1), pl.col("recent")).select(
+        _cohort=pl.col("cohort")
+    )
+    pool = labelled.join(recent_done, on="_cohort", how="semi") if h > 0 else labelled.head(0)
+    total = pool.height
+    total_happy = int(pool[f"reach_{h}"].is_not_null().sum()) if total else 0
+    rows: list[dict[str, Any]] = []
+    results: list[ConstraintResult] = []
+    values = labelled["_value"].unique().sort(nulls_last=True).to_list()
+    for value in values:
+        mine = labelled.filter(
+            pl.col("_value").is_null() if value is None else pl.col("_value") == value
+        )
+        res = _analyse(mine.drop("_value", "_cohort"), s, recent, min_cohort_users, min_periods)
+        part = pool.filter(
+            pl.col("_value").is_null() if value is None else pl.col("_value") == value
+        )
+        n, happy = part.height, int(part[f"reach_{h}"].is_not_null().sum()) if part.height else 0
+        diff = newcombe_interval(happy, n, total_happy - happy, total - n, level=level)
+        share = n / total if total else None
+        rows.append(
+            {
+                "value": value,
+                "acquired": n,
+                "share": share,
+                "happy": happy,
+                "happy_rate": happy / n if n else None,
+                "rest_happy_rate": (total_happy - happy) / (total - n) if total > n else None,
+                "difference": diff.value,
+                "difference_lower": diff.lower,
+                "difference_upper": diff.upper,
+                "low_quality": bool(
+                    share is not None
+                    and share >= min_share
+                    and diff.upper is not None
+                    and diff.upper < 0
+                ),
+                "status": res.status,
+                "constraint": res.stage,
+                "rate": res.rate,
+                "target": res.target,
+                "gain_per_period": res.gain_per_period,
+                "summary": res.summary,
+            }
+        )
+        results.append(res)
+    return SegmentConstraints(
+        segment=segment,
+        min_share=min_share,
+        table=pl.DataFrame(rows, schema=_SEGMENT_SCHEMA),
+        results=tuple(results),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Constraint broken?
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConstraintBreak:
+    """Did a change on ``change_date`` break the constraint?
+
+    **Throughput**: the natural process limits (XmR) of the last ``recent`` complete
+    periods that ended at or before the change, against the complete periods that started
+    at or after it (a period straddling the change belongs to neither). ``broken`` is
+    ``True`` when a period after the change is above the earlier upper limit, or 8 in a
+    row are above the earlier centre line; ``None`` when there is too little history
+    (fewer than 2 periods before, or none after).
+
+    **The link**: ``stage`` (given, or the constraint as the factory stood on the change
+    date) compared for users who reached the stage before it before the change and had
+    their whole time to convert before it too, against users who reached it on or after
+    the change and whose time has elapsed. ``difference = rate_after - rate_before`` with
+    a Newcombe interval.
+    """
+
+    change_date: dt.datetime
+    period: str
+    broken: bool | None
+    stage: str | None
+    periods_before: int
+    periods_after: int
+    centre: float | None
+    lower_limit: float | None
+    upper_limit: float | None
+    throughput_after: float | None
+    users_before: int
+    converted_before: int
+    rate_before: float | None
+    users_after: int
+    converted_after: int
+    rate_after: float | None
+    difference: float | None
+    difference_lower: float | None
+    difference_upper: float | None
+    level: float
+    summary: str
+    throughput: pl.DataFrame
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready verdict and throughput rows."""
+        out = {k: json_value(getattr(self, k)) for k in self.__dataclass_fields__}
+        out["throughput"] = json_rows(self.throughput)
+        return out
+
+    def _repr_html_(self) -> str:
+        return html_table(self.throughput, title="Constraint broken?", lead=self.summary)
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def constraint_broken(
+    journeys: JourneysLike,
+    factory: FactoryLike,
+    change_date: dt.date | dt.datetime,
+    *,
+    stage: str | int | None = None,
+    level: float = 0.95,
+    recent: int = 8,
+    min_cohort_users: int = 10,
+    horizon: dt.timedelta | str | None = None,
+) -> ConstraintBreak:
+    """Throughput and the constraint link's rate, before vs after a change.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> constraint_broken(journeys, factory, dt.date(2024, 3, 4)).summary  # doctest: +SKIP
+    'Constraint broken: throughput reached 61/week after 2024-03-04 …'
+    """
+    s = _setup(journeys, factory, horizon)
+    when = utc(change_date)
+    noun = s.period
+    series = _throughput_series(journeys.table, s).with_columns(
+        end=period_end(pl.col("period"), noun)
+    )
+    before = series.filter(pl.col("end") <= pl.lit(when)).tail(recent)
+    after = series.filter(pl.col("period").cast(pl.Datetime("us", "UTC")) >= pl.lit(when))
+    shown = series.with_columns(
+        phase=pl.when(pl.col("end") <= pl.lit(when))
+        .then(pl.lit("before"))
+        .when(pl.col("period").cast(pl.Datetime("us", "UTC")) >= pl.lit(when))
+        .then(pl.lit("after"))
+        .otherwise(pl.lit("straddles"))
+    ).select("period", "happy", "phase")
+    limits = _xmr([float(v) for v in before["happy"]]) if before.height >= 2 else None
+    after_vals = [float(v) for v in after["happy"]]
+    broken: bool | None = None
+    if limits is not None and after_vals:
+        eps = 1e-9 * max(1.0, abs(limits.centre))
+        run = longest = 0
+        for v in after_vals:
+            run = run + 1 if v > limits.centre + eps else 0
+            longest = max(longest, run)
+        broken = any(v > limits.upper + eps for v in after_vals) or longest >= 8
+
+    if stage is None:
+        past = _analyse(
+            as_of(journeys, when).table, _replace_last(s, when), recent, min_cohort_users, 1
+        )
+        link = s.names.index(past.stage) if past.stage in s.names[1:] else None
+    else:
+        link = stage_index(stage, s.names, "stage")
+        if link == 0:
+            raise ValueError(f"stage={stage!r} is the first stage: name a link (a later stage)")
+    nb = xb = na = xa = 0
+    if link is not None and s.last_ts is not None:
+        prev, cur = pl.col(f"reach_{link - 1}"), pl.col(f"reach_{link}")
+        deadline = prev + pl.lit(s.allowances[link])
+        if s.window is not None:
+            deadline = pl.min_horizontal(deadline, pl.col("reach_0") + pl.lit(s.window))
+        t = journeys.table.filter(prev.is_not_null()).with_columns(
+            _deadline=deadline, _hit=cur.is_not_null()
+        )
+        pre = t.filter(prev < pl.lit(when), pl.col("_deadline") <= pl.lit(when))
+        post = t.filter(prev >= pl.lit(when), pl.col("_deadline") <= pl.lit(s.last_ts))
+        nb, xb = pre.height, int(pre["_hit"].sum())
+        na, xa = post.height, int(post["_hit"].sum())
+    diff = newcombe_interval(xa, na, xb, nb, level=level)
+    rb = xb / nb if nb else None
+    ra = xa / na if na else None
+    name = s.names[link] if link is not None else None
+    summary = _break_summary(
+        broken,
+        limits,
+        after_vals,
+        when,
+        noun,
+        name,
+        rb,
+        ra,
+        diff.value,
+        diff.lower,
+        diff.upper,
+        level,
+        before.height,
+    )
+    return ConstraintBreak(
+        change_date=when,
+        period=noun,
+        broken=broken,
+        stage=name,
+        periods_before=before.height,
+        periods_after=len(after_vals),
+        centre=limits.centre if limits else None,
+        lower_limit=limits.lower if limits else None,
+        upper_limit=limits.upper if limits else None,
+        throughput_after=sum(after_vals) / len(after_vals) if after_vals else None,
+        users_before=nb,
+        converted_before=xb,
+        rate_before=rb,
+        users_after=na,
+        converted_after=xa,
+        rate_after=ra,
+        difference=diff.value,
+        difference_lower=diff.lower,
+        difference_upper=diff.upper,
+        level=level,
+        summary=summary,
+        throughput=shown,
+    )
+
+
+def _replace_last(s: _Setup, when: dt.datetime) -> _Setup:
+    last = min(s.last_ts, when) if s.last_ts is not None else None
+    return _Setup(s.names, s.happy, s.period, last, s.horizons, s.allowances, s.window, s.targets)
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.0f} pts" if abs(x) >= 0.1 else f"{100 * x:+.1f} pts"
+
+
+def _break_summary(
+    broken: bool | None,
+    limits: _Limits | None,
+    after_vals: list[float],
+    when: dt.datetime,
+    noun: str,
+    name: str | None,
+    rb: float | None,
+    ra: float | None,
+    d: float | None,
+    lo: float | None,
+    hi: float | None,
+    level: float,
+    n_before: int,
+) -> str:
+    day = when.date().isoformat()
+    if limits is None:
+        head = (
+            f"Cannot tell yet: {n_before} complete {period_noun(noun, n_before)} before "
+            f"{day} (need 2 to set limits)"
+        )
+    elif not after_vals:
+        head = f"Cannot tell yet: no complete {noun} after {day}"
+    elif broken:
+        head = (
+            f"Constraint broken: throughput reached {count(max(after_vals))}/{noun} after {day}, "
+            f"above the earlier upper limit {count(limits.upper)}"
+        )
+    else:
+        head = (
+            f"Not broken yet: no {noun} after {day} above the earlier upper limit "
+            f"{count(limits.upper)} (latest {count(after_vals[-1])})"
+        )
+    if name is None:
+        return head + "; no constraint link could be named before the change (pass stage=)"
+    if rb is None or ra is None or d is None or lo is None or hi is None:
+        return head + f"; {name}: not enough users on both sides of the change to compare"
+    return head + (
+        f"; {name} {pct(rb)} → {pct(ra)} ({_pts(d)}, {level:.0%} CI {_pts(lo)} to {_pts(hi)})"
+    )
