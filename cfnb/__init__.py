@@ -8,10 +8,42 @@ retention, throughput and the constraint (the weakest link of the chain).
 >>> log.report.rows_loaded                      # doctest: +SKIP
 """
 
-from cfnb import errors
+from cfnb import datasets, errors
 from cfnb.eventlog import EventLog, LoadReport
 from cfnb.loading import load
+from cfnb.spec import (
+    Factory,
+    Predicate,
+    Stage,
+    all_of,
+    any_event,
+    any_of,
+    event,
+    event_in,
+    format_duration,
+    not_,
+    parse_duration,
+    prop,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["EventLog", "LoadReport", "errors", "load"]
+__all__ = [
+    "EventLog",
+    "Factory",
+    "LoadReport",
+    "Predicate",
+    "Stage",
+    "all_of",
+    "any_event",
+    "any_of",
+    "datasets",
+    "errors",
+    "event",
+    "event_in",
+    "format_duration",
+    "load",
+    "not_",
+    "parse_duration",
+    "prop",
+]

@@ -9,7 +9,9 @@ ever pasted into SQL as code.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 
 import duckdb
 
@@ -31,6 +33,9 @@ def connect(
     con.execute("SET enable_progress_bar = false")
     spill = tempfile.mkdtemp(prefix="cfnb-duckdb-")
     con.execute("SET temp_directory = ?", [spill])
+    # The directory goes with the connection: a notebook that loads many logs must not
+    # leave one directory per load behind.
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
     if memory_limit is not None:
         con.execute("SET memory_limit = ?", [memory_limit])
     if threads is not None:

@@ -102,3 +102,10 @@ def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:
         return ""
     quoted = " or ".join(f"'{by_case[c]}'" for c in close)
     return f" Did you mean {quoted}?"
+
+
+# Spec errors live with the spec (cfnb.spec imports CfnbError from here, so this import
+# must come last); re-exported so `cfnb.errors` lists every error cfnb raises.
+from cfnb.spec.errors import SpecError  # noqa: E402
+
+__all__ += ["SpecError"]

@@ -10,24 +10,51 @@ Time zones and timestamps
 All times are stored in UTC (``TIMESTAMPTZ`` in DuckDB, ``Datetime("us", "UTC")`` in
 Polars). How a value is read:
 
-* a string with an offset (``2026-01-05T09:00:00+02:00``, ``...Z``) is that instant;
-* a string without one (``2026-01-05 09:00:00``), a date (``2026-01-05``, read as
-  midnight) and a naive datetime column are local times in ``tz`` (default UTC). A local
-  time that does not exist (in a daylight-saving gap) is read with the offset in force
-  before the gap, so ``02:30`` on a spring-forward night in New York is 07:30 UTC; a local
-  time that happens twice (in the autumn overlap) is read as the *later* instant;
+* a string with an offset or a zone name (``2026-01-05T09:00:00+02:00``, ``...Z``,
+  ``... +0530``, ``... UTC``, ``... America/New_York``) is that instant;
+* a string without one (``2026-01-05 09:00:00``, ``2026-01-05T09:00``, fractions of a
+  second allowed), a date (``2026-01-05``, read as midnight) and a naive datetime or date
+  column are local times in ``tz`` (default UTC). A local time that does not exist (in a
+  daylight-saving gap) is read with the offset in force before the gap, so ``02:30`` on a
+  spring-forward night in New York is 07:30 UTC; a local time that happens twice (in the
+  autumn overlap) is read as the *later* instant (``01:30`` on a fall-back night in New
+  York is 06:30 UTC);
+* any other text (``05/01/2026``, ``yesterday``, a zone name DuckDB does not know) is
+  rejected as ``unparseable timestamp``, never guessed: pass ``ts_format`` for such
+  columns;
 * numbers are epoch times, always UTC: the unit (``s``, ``ms``, ``us``, ``ns``) comes from
-  ``ts_unit`` or is detected from their magnitude, and 8-digit numbers that are all valid
-  dates (``19970101``) are read as ``YYYYMMDD`` dates. A column whose smallest and largest
-  values point to different units is an error that asks for ``ts_unit``;
-* ``ts_format`` (strftime codes, e.g. ``"%d/%m/%Y %H:%M"``) overrides detection.
+  ``ts_unit`` or is detected from their magnitude (below 1e11 seconds, below 1e14
+  milliseconds, below 1e17 microseconds, else nanoseconds). A column whose smallest and
+  largest values point to different units is an error that asks for ``ts_unit``;
+* integers that all lie between ``19000101`` and ``21001231`` are ``YYYYMMDD`` dates
+  (``19970101``), local midnights in ``tz``; one that is not a real date (``20261399``) is
+  rejected as unparseable. (As epoch seconds they would all fall in August 1970; pass
+  ``ts_unit="s"`` if that is really meant.);
+* a text column (CSV, JSON Lines) is read as numbers when most of its non-empty values
+  are numbers; its other values are then rejected as unparseable;
+* ``ts_format`` (strftime codes, e.g. ``"%d/%m/%Y %H:%M"``) overrides detection; with
+  ``%z`` or ``%Z`` in it the values carry their own offset, otherwise they are in ``tz``.
 
 Periods built on these times (days, ISO weeks from Monday, months) are UTC periods.
+
+Rows and their numbers
+----------------------
+A *record* is one data row of the source: a line of a CSV or JSON Lines file (a quoted
+CSV value may span lines), a row of a Parquet file or of a frame. Blank lines (empty or
+only spaces) hold no record and are not counted; the header is not a record. Every record
+is counted in ``rows_read`` and ends up loaded or rejected. A rejected row's ``row`` is its
+1-based record number within its file (header and blank lines excluded, malformed records
+included), and ``line`` is its physical line in the file where cfnb knows it (every row of
+JSON Lines and whitespace-separated files; the malformed lines of CSV files).
+
+Exact duplicates are rows whose loaded values (user, event, instant, every property) are
+all equal; they are counted either way, and ``duplicates="drop"`` keeps only the first.
 """
 
 from __future__ import annotations
 
 import glob as globmod
+import gzip
 import os
 import zoneinfo
 from collections.abc import Sequence
@@ -52,8 +79,21 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _COMPRESSIONS = (".gz", ".zst")
 
-_OFFSET_RE = r"\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|(UTC|GMT)?[+-]\d{2}(:?\d{2})?)\s*"
-_NUMBER_RE = r"\s*-?\d+(\.\d+)?\s*"
+# Timestamp text, matched in full after trimming. DuckDB's casts are lenient (a cast to
+# TIMESTAMP silently drops an offset or a zone name, and accepts 'infinity' or 'epoch'), so
+# a value is cast only after these patterns say which cast gives the right instant.
+_DATE_RE = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
+_TIME_RE = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+_NAIVE_RE = _DATE_RE + "(" + _TIME_RE + ")?"
+_OFFSET_RE = (
+    r"\s*((UTC|GMT)\s*)?([+-]\d{1,2}(:?\d{2})?)$"  # DuckDB wants '+01:00' right after the time
+)
+_ZONE_RE = (
+    _DATE_RE
+    + _TIME_RE
+    + r"\s*(Z|((UTC|GMT)\s*)?[+-]\d{1,2}(:?\d{2})?|[A-Za-z][\w+-]*(/[\w+-]+)*)"
+)
+_NUMBER_RE = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
 Format = Literal["csv", "parquet", "jsonl"]
 _TS_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
@@ -63,9 +103,10 @@ _TS_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
 class _Staged:
     """A source read into DuckDB: a relation ``__src`` and the rows it could not parse.
 
-    ``__src`` has columns ``__file`` and ``__row`` (1-based record number within its file)
+    ``__src`` has columns ``__file``, ``__row`` (1-based record number within its file, as
+    the module docs define it) and ``__line`` (physical line, or NULL where unknown),
     followed by the source's own columns; ``__malformed`` holds the records that did not
-    parse at all (file, row, line, detail, raw).
+    parse at all (file, row, line, detail, raw). Every record is in exactly one of them.
     """
 
     description: str
@@ -235,7 +276,7 @@ def _resolve_paths(
             raise errors.UnsupportedSourceError(
                 f"{text!r} mixes formats ({', '.join(sorted(str(f) for f in found))}); load one format at a time."
             )
-        fmt = found.pop()  # type: ignore[assignment]
+        fmt = found.pop()
     elif fmt not in ("csv", "parquet", "jsonl"):
         raise errors.UnsupportedSourceError(
             f"format must be 'csv', 'parquet' or 'jsonl', got {fmt!r}."
@@ -271,6 +312,17 @@ def _create_malformed(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The single row of a query, read to the end.
+
+    DuckDB 2 refuses ``con.sql(...)`` while the connection's last ``execute()`` result is
+    only half read (``fetchone``), so every result is fetched in full.
+    """
+    rows = con.execute(sql, list(params)).fetchall()
+    assert len(rows) == 1, sql
+    return tuple(rows[0])
+
+
 def _stage_csv(
     con: duckdb.DuckDBPyConnection,
     paths: list[str],
@@ -284,6 +336,7 @@ def _stage_csv(
         "store_rejects = true",
         "rejects_table = '__rej'",
         "rejects_scan = '__rej_scan'",
+        "filename = '__file'",
     ]
     if delimiter is None and all(p.lower().removesuffix(".gz").endswith(".tsv") for p in paths):
         delimiter = "\t"
@@ -297,30 +350,35 @@ def _stage_csv(
         options.append(f"columns = {{{names}}}")
     else:
         options.append("header = true")
-    many = len(paths) > 1
-    if many:
-        options.append("filename = '__file'")
+    if encoding is None:
+        _check_utf8(paths)
     sql = f"CREATE TABLE __stage AS SELECT * FROM read_csv(?, {', '.join(options)})"
     try:
         con.execute(sql, [paths])
     except duckdb.Error as exc:
         raise _csv_error(paths, exc, encoding) from exc
 
-    rejects = con.execute(
+    # One row per rejected physical line (DuckDB may report a line once per error in it).
+    con.execute(
         """
-        SELECT s.file_path, r.line, any_value(r.error_type::VARCHAR), any_value(r.csv_line),
-               any_value(r.error_message)
+        CREATE TABLE __bad AS
+        SELECT s.file_path AS file, r.line::BIGINT AS line, any_value(r.error_type::VARCHAR) AS etype,
+               any_value(r.csv_line) AS raw, any_value(r.error_message) AS msg
         FROM __rej r JOIN __rej_scan s USING (scan_id, file_id)
-        GROUP BY s.file_path, r.line ORDER BY s.file_path, r.line
+        GROUP BY s.file_path, r.line
         """
-    ).fetchall()
-    for file_path, line, etype, csv_line, _msg in rejects:
-        if etype == "INVALID UNICODE" and encoding is None:
+    )
+    if encoding is None:
+        enc = con.execute(
+            "SELECT file, line FROM __bad WHERE etype IN ('INVALID ENCODING', 'INVALID UNICODE') "
+            "ORDER BY file, line LIMIT 1"
+        ).fetchall()
+        if enc:
+            file_path, line = enc[0]
             raise errors.NotUtf8Error(
                 f"{file_path!r} is not UTF-8: line {line} holds bytes that are not valid UTF-8. "
                 f"Pass encoding='latin-1' (or the file's real encoding, e.g. 'utf-16') to cfnb.load."
             )
-    header_lines = 0 if columns is not None else 1
     data_cols = [
         (name, typ)
         for name, typ in con.execute(
@@ -328,25 +386,150 @@ def _stage_csv(
         ).fetchall()
         if name != "__file"
     ]
+    if any("\x00" in name for name, _ in data_cols):
+        # UTF-16 text read as UTF-8 shows a NUL byte beside every ASCII character.
+        raise errors.NotUtf8Error(
+            f"{_describe(paths)!r} is not UTF-8: its header holds NUL bytes, as UTF-16 text does. "
+            f"Pass encoding='utf-16' (or the file's real encoding) to cfnb.load."
+        )
+    # A line of spaces is as blank as an empty line (which DuckDB skips): it holds no record.
+    con.execute("DELETE FROM __bad WHERE raw IS NOT NULL AND regexp_full_match(raw, '\\s*')")
+    if len(data_cols) == 1:
+        # With one column DuckDB reads a blank line as a NULL value, not as nothing.
+        con.execute(f"DELETE FROM __stage WHERE {ident(data_cols[0][0])} IS NULL")
+    (n_rows,) = _one(con, "SELECT count(*) FROM __stage")
+    (n_bad,) = _one(con, "SELECT count(*) FROM __bad")
+    if n_rows == 0 and n_bad == 0:
+        raise _no_data_error(con, paths, encoding, [n for n, _ in data_cols], columns is None)
+
     _create_malformed(con)
-    for file_path, line, etype, csv_line, msg in rejects:
-        detail = _reject_detail(str(etype), str(msg), len(data_cols))
+    if n_bad:
+        # DuckDB reports the physical line of a malformed record; its record number counts
+        # the non-blank lines up to it (exact unless a quoted value spans lines before it).
+        bad_files = [f for (f,) in con.execute("SELECT DISTINCT file FROM __bad").fetchall()]
+        _read_lines(con, bad_files, encoding)
         con.execute(
-            "INSERT INTO __malformed VALUES (?, ?, ?, ?, ?)",
-            [file_path, int(line) - header_lines, int(line), detail, csv_line],
+            f"""
+            INSERT INTO __malformed
+            SELECT b.file, b.line - ?, b.line, {_REJECT_DETAIL_SQL},
+                   trim(b.raw, chr(10) || chr(13))
+            FROM __bad b LEFT JOIN (
+              SELECT __file, __line,
+                     count(*) FILTER (WHERE NOT __blank) OVER (PARTITION BY __file ORDER BY __line) AS records
+              FROM __lines
+            ) n ON n.__file = b.file AND n.__line = b.line
+            """,
+            [1 if columns is None else 0, len(data_cols), len(data_cols)],
         )
-    if many:
-        con.execute(
-            "CREATE VIEW __src AS SELECT __file, row_number() OVER (PARTITION BY __file ORDER BY rowid) AS __row, "
-            "* EXCLUDE (__file) FROM __stage"
-        )
-    else:
-        con.execute(
-            f"CREATE VIEW __src AS SELECT {string_literal(paths[0])} AS __file, rowid + 1 AS __row, * FROM __stage"
-        )
+        con.execute("DROP TABLE __lines")
+    con.execute("DROP TABLE __bad")
+    con.execute(
+        "CREATE TABLE __firsts AS SELECT __file, min(rowid) AS r0 FROM __stage GROUP BY __file"
+    )
+    # A parsed row's record number is its rank among parsed rows plus the malformed records
+    # before it; ``before`` is how many parsed rows precede each malformed record.
+    con.execute(
+        "CREATE TABLE __skips AS SELECT file, row - row_number() OVER (PARTITION BY file ORDER BY row) AS before "
+        "FROM __malformed"
+    )
+    rank = "(s.rowid - f.r0 + 1)"
+    row_expr = rank
+    if n_bad:
+        row_expr = f"{rank} + (SELECT count(*) FROM __skips m WHERE m.file = s.__file AND m.before < {rank})"
+    con.execute(
+        f"CREATE VIEW __src AS SELECT s.__file, {row_expr} AS __row, NULL::BIGINT AS __line, "
+        "s.* EXCLUDE (__file) FROM __stage s JOIN __firsts f ON f.__file = s.__file"
+    )
     staged = _Staged(_describe(paths), "csv", tuple(data_cols), untyped=True)
     _check_single_column(con, staged, paths, delimiter)
     return staged
+
+
+_REJECT_DETAIL_SQL = """CASE b.etype
+    WHEN 'MISSING COLUMNS' THEN 'too few columns (expected ' || ? || ')'
+    WHEN 'TOO MANY COLUMNS' THEN 'too many columns (expected ' || ? || ')'
+    WHEN 'UNQUOTED VALUE' THEN 'a quote is not closed or a value is not quoted properly'
+    WHEN 'INVALID ENCODING' THEN 'bytes that are not valid text in the file''s encoding'
+    WHEN 'INVALID UNICODE' THEN 'bytes that are not valid text in the file''s encoding'
+    ELSE lower(b.etype) || ': ' || coalesce(split_part(b.msg, chr(10), 1), '') END"""
+
+
+def _read_lines(con: duckdb.DuckDBPyConnection, paths: list[str], encoding: str | None) -> None:
+    """Read files as physical lines into ``__lines(__file, __line, line, __blank)``.
+
+    No quoting and no dialect sniffing (which would skip leading blank lines and so shift
+    every line number).
+    """
+    options = (
+        "columns = {'line': 'VARCHAR'}, delim = '\x1e\x1f', quote = '', escape = '', "
+        "header = false, auto_detect = false, skip = 0, filename = '__file'"
+    )
+    if encoding is not None:
+        options += f", encoding = {string_literal(_duck_encoding(encoding))}"
+    try:
+        con.execute(
+            f"CREATE TABLE __raw_lines AS SELECT __file, line FROM read_csv(?, {options})", [paths]
+        )
+    except duckdb.Error as exc:
+        raise _csv_error(paths, exc, encoding) from exc
+    con.execute(
+        "CREATE TABLE __lines AS SELECT __file, row_number() OVER (PARTITION BY __file ORDER BY rowid) AS __line, "
+        "line, line IS NULL OR regexp_full_match(line, '\\s*') AS __blank FROM __raw_lines"
+    )
+    con.execute("DROP TABLE __raw_lines")
+
+
+def _no_data_error(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[str],
+    encoding: str | None,
+    names: list[str],
+    header: bool,
+) -> errors.EmptyFileError:
+    where = _describe(paths)
+    _read_lines(con, paths, encoding)
+    (nonblank,) = _one(con, "SELECT count(*) FILTER (WHERE NOT __blank) FROM __lines")
+    con.execute("DROP TABLE __lines")
+    if nonblank == 0:
+        return errors.EmptyFileError(
+            f"{where!r} holds only blank lines: there are no events to load."
+        )
+    if header:
+        return errors.EmptyFileError(
+            f"{where!r} has a header row ({', '.join(names)}) but no data rows: there are no events "
+            f"to load. Check that the export finished, or that this is the file you meant."
+        )
+    return errors.EmptyFileError(f"{where!r} holds no data rows: there are no events to load.")
+
+
+def _check_utf8(paths: list[str]) -> None:
+    """Raise :class:`~cfnb.errors.NotUtf8Error` when a file's first megabyte is not UTF-8.
+
+    DuckDB's CSV sniffer may drop a header line it cannot decode and carry on with the
+    next line as the header, so the bytes are checked before DuckDB sees them.
+    """
+    for path in paths:
+        if path.lower().endswith(".zst"):
+            continue  # no zstd reader in the standard library: DuckDB's own check applies
+        opener = gzip.open if path.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head: bytes = fh.read(1 << 20)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise errors.NotUtf8Error(
+                f"{path!r} is UTF-16 text (it starts with a UTF-16 byte order mark), not UTF-8. "
+                f"Pass encoding='utf-16' to cfnb.load."
+            )
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+                continue  # a character cut in two by the 1 MB limit
+            line = head[: exc.start].count(b"\n") + 1
+            raise errors.NotUtf8Error(
+                f"{path!r} is not UTF-8: line {line} holds bytes that are not valid UTF-8 "
+                f"({head[exc.start : exc.start + 4]!r}). Pass encoding='latin-1' (or the file's real "
+                f"encoding, e.g. 'cp1252' or 'utf-16') to cfnb.load."
+            ) from None
 
 
 def _duck_encoding(encoding: str) -> str:
@@ -355,28 +538,16 @@ def _duck_encoding(encoding: str) -> str:
     return aliases.get(norm, norm)
 
 
-def _reject_detail(etype: str, msg: str, ncols: int) -> str:
-    if etype == "MISSING COLUMNS":
-        return f"too few columns (expected {ncols})"
-    if etype == "TOO MANY COLUMNS":
-        return f"too many columns (expected {ncols})"
-    if etype == "UNQUOTED VALUE":
-        return "a quote is not closed or a value is not quoted properly"
-    if etype == "INVALID UNICODE":
-        return "bytes that are not valid text in the file's encoding"
-    first = msg.splitlines()[0] if msg else etype
-    return f"{etype.lower()}: {first}"
-
-
 def _csv_error(paths: list[str], exc: duckdb.Error, encoding: str | None) -> errors.LoadError:
     text = str(exc)
+    low = text.lower()
     where = _describe(paths)
-    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
-        if encoding is None:
-            return errors.NotUtf8Error(
-                f"{where!r} is not UTF-8 text. Pass encoding='latin-1' (or the file's real encoding) to cfnb.load."
-            )
-    if "sniff" in text.lower() or "dialect" in text.lower():
+    # Checked first: DuckDB's sniffing errors also mention the encoding it tried.
+    if encoding is None and ("invalid unicode" in low or "invalid encoding" in low):
+        return errors.NotUtf8Error(
+            f"{where!r} is not UTF-8 text. Pass encoding='latin-1' (or the file's real encoding) to cfnb.load."
+        )
+    if "sniff" in low or "dialect" in low:
         return errors.WrongDelimiterError(
             f"Could not work out how {where!r} is split into columns. Pass delimiter=',' (or ';', '\\t', '|', "
             f"'whitespace') and, for a file without a header row, columns=[...]. DuckDB said: {text.splitlines()[0]}"
@@ -416,91 +587,94 @@ def _stage_lines(
     columns: Sequence[str] | None,
 ) -> _Staged:
     """Read a line-oriented file (JSON Lines, whitespace-separated text) one line a record."""
-    options = (
-        "columns = {'line': 'VARCHAR'}, delim = '\x1e\x1f', quote = '', escape = '', header = false"
-    )
-    options += ", filename = '__file'"
-    if encoding is not None:
-        options += f", encoding = {string_literal(_duck_encoding(encoding))}"
-    try:
-        con.execute(
-            f"CREATE TABLE __lines AS SELECT __file, line FROM read_csv(?, {options})", [paths]
-        )
-    except duckdb.Error as exc:
-        raise _csv_error(paths, exc, encoding) from exc
+    where = _describe(paths)
+    if encoding is None:
+        _check_utf8(paths)
+    _read_lines(con, paths, encoding)
+    (blank,) = _one(con, "SELECT count(*) FILTER (WHERE __blank) FROM __lines")
+    header = kind == "whitespace" and columns is None
     con.execute(
-        "CREATE TABLE __numbered AS SELECT __file, row_number() OVER (PARTITION BY __file ORDER BY rowid) AS __line, "
-        "line FROM __lines"
+        "CREATE TABLE __records AS SELECT __file, __line, line, "
+        "row_number() OVER (PARTITION BY __file ORDER BY __line) - ? AS __rec "
+        "FROM __lines WHERE NOT __blank",
+        [1 if header else 0],
     )
     con.execute("DROP TABLE __lines")
-    (blank,) = con.execute(
-        "SELECT count(*) FROM __numbered WHERE line IS NULL OR trim(line) = ''"
-    ).fetchone() or (0,)
+    (n_records,) = _one(con, "SELECT count(*) FROM __records")
+    if n_records == 0:
+        raise errors.EmptyFileError(
+            f"{where!r} holds only blank lines: there are no events to load."
+        )
     _create_malformed(con)
     if kind == "jsonl":
         con.execute(
-            "CREATE TABLE __records AS SELECT __file, __line, line, "
-            "coalesce(json_type(try_cast(line AS JSON)) = 'OBJECT', false) AS ok FROM __numbered "
-            "WHERE line IS NOT NULL AND trim(line) <> ''"
+            "ALTER TABLE __records ADD COLUMN ok BOOLEAN DEFAULT false; "
+            "UPDATE __records SET ok = coalesce(json_type(try_cast(line AS JSON)) = 'OBJECT', false)"
         )
+        (n_ok,) = _one(con, "SELECT count(*) FILTER (WHERE ok) FROM __records")
+        if n_ok == 0:
+            first = con.execute(
+                "SELECT __file, __line, line FROM __records ORDER BY __file, __line LIMIT 1"
+            ).fetchall()[0]
+            raise errors.LoadError(
+                f"{where!r} is not JSON Lines: none of its {n_records} lines is a JSON object (line "
+                f"{first[1]} of {first[0]!r} reads {first[2][:60]!r}). For a CSV file pass format='csv'."
+            )
+        # Columns come in the order their keys first appear in the file.
         keys = [
             k
             for (k,) in con.execute(
-                "SELECT k FROM (SELECT unnest(json_keys(line::JSON)) AS k, min(__line) AS first_seen, "
-                "min(__file) AS f FROM __records WHERE ok GROUP BY k) ORDER BY f, first_seen, k"
+                "SELECT k FROM (SELECT __file, __line, unnest(json_keys(line::JSON)) AS k, "
+                "generate_subscripts(json_keys(line::JSON), 1) AS i FROM __records WHERE ok) "
+                "GROUP BY k ORDER BY min(struct_pack(f := __file, l := __line, i := i))"
             ).fetchall()
         ]
-        if not keys and not con.execute("SELECT count(*) FROM __records WHERE ok").fetchone()[0]:  # type: ignore[index]
-            keys = []
         con.execute(
-            "INSERT INTO __malformed SELECT __file, row_number() OVER (PARTITION BY __file ORDER BY __line), __line, "
-            "'not a JSON object', line FROM __records WHERE NOT ok"
+            "INSERT INTO __malformed SELECT __file, __rec, __line, 'not a JSON object', line "
+            "FROM __records WHERE NOT ok"
         )
         select = ", ".join(
             f"json_extract_string(line, {string_literal(_json_path(k))}) AS {ident(k)}"
             for k in keys
         )
         con.execute(
-            "CREATE VIEW __src AS SELECT __file, __line AS __row"
-            + (f", {select}" if select else "")
-            + " FROM __records WHERE ok"
+            f"CREATE VIEW __src AS SELECT __file, __rec AS __row, __line, {select} FROM __records WHERE ok"
         )
         data_cols = tuple((k, "VARCHAR") for k in keys)
-        # Row numbers of JSON Lines are line numbers: a record is a line.
-        con.execute("UPDATE __malformed SET row = line")
     else:
         con.execute(
-            "CREATE TABLE __records AS SELECT __file, __line, line, string_split_regex(trim(line), '\\s+') AS parts "
-            "FROM __numbered WHERE line IS NOT NULL AND trim(line) <> ''"
+            "ALTER TABLE __records ADD COLUMN parts VARCHAR[]; "
+            "UPDATE __records SET parts = string_split_regex(trim(line, ' ' || chr(9) || chr(13)), '\\s+')"
         )
-        if columns is None:
-            first = con.execute(
+        if header:
+            header_row = con.execute(
                 "SELECT parts FROM __records ORDER BY __file, __line LIMIT 1"
-            ).fetchone()
-            if first is None:
-                raise errors.EmptyFileError(f"{_describe(paths)!r} holds only blank lines.")
-            names = list(first[0])
-            con.execute(
-                "DELETE FROM __records WHERE (__file, __line) IN "
-                "(SELECT __file, min(__line) FROM __records GROUP BY __file)"
-            )
+            ).fetchall()
+            names = list(header_row[0][0])
+            # Each file's first non-blank line is its header, not a record.
+            con.execute("DELETE FROM __records WHERE __rec = 0")
+            (n_data,) = _one(con, "SELECT count(*) FROM __records")
+            if n_data == 0:
+                raise errors.EmptyFileError(
+                    f"{where!r} has a header row ({', '.join(names)}) but no data rows: there are "
+                    f"no events to load. Check that the export finished, or that this is the file you meant."
+                )
         else:
-            names = list(columns)
+            names = list(columns or ())
         n = len(names)
         con.execute(
-            "INSERT INTO __malformed SELECT __file, __line - ?, __line, "
+            "INSERT INTO __malformed SELECT __file, __rec, __line, "
             "CASE WHEN len(parts) < ? THEN 'too few columns (expected ' || ? || ')' "
             "ELSE 'too many columns (expected ' || ? || ')' END, line FROM __records WHERE len(parts) <> ?",
-            [0 if columns is not None else 1, n, n, n, n],
+            [n, n, n, n],
         )
         select = ", ".join(f"parts[{i + 1}] AS {ident(name)}" for i, name in enumerate(names))
-        skip = 0 if columns is not None else 1
         con.execute(
-            f"CREATE VIEW __src AS SELECT __file, __line - {skip} AS __row, {select} FROM __records WHERE len(parts) = {n}"
+            f"CREATE VIEW __src AS SELECT __file, __rec AS __row, __line, {select} FROM __records "
+            f"WHERE len(parts) = {n}"
         )
         data_cols = tuple((name, "VARCHAR") for name in names)
-    con.execute("DROP TABLE __numbered")
-    return _Staged(_describe(paths), kind, data_cols, untyped=True, blank_lines=int(blank))
+    return _Staged(where, kind, data_cols, untyped=True, blank_lines=int(blank))
 
 
 def _json_path(key: str) -> str:
@@ -508,17 +682,23 @@ def _json_path(key: str) -> str:
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, paths: list[str]) -> _Staged:
+    total = 0
     for p in paths:
         try:
-            con.execute("SELECT count(*) FROM read_parquet(?)", [p]).fetchone()
+            (n,) = _one(con, "SELECT count(*) FROM read_parquet(?)", [p])
         except duckdb.Error as exc:
             raise errors.LoadError(
                 f"{p!r} is not a readable Parquet file ({str(exc).splitlines()[0]}). "
                 f"Remove or replace it{' (the other files are fine)' if len(paths) > 1 else ''}, then load again."
             ) from exc
+        total += int(n)
+    if total == 0:
+        raise errors.EmptyFileError(
+            f"{_describe(paths)!r} holds no rows (the Parquet data is empty): there are no events to load."
+        )
     files = "[" + ", ".join(string_literal(p) for p in paths) + "]"
     con.execute(
-        "CREATE VIEW __src AS SELECT filename AS __file, file_row_number + 1 AS __row, "
+        "CREATE VIEW __src AS SELECT filename AS __file, file_row_number + 1 AS __row, NULL::BIGINT AS __line, "
         "* EXCLUDE (filename, file_row_number) "
         f"FROM read_parquet({files}, filename = true, file_row_number = true, union_by_name = true)"
     )
@@ -527,12 +707,13 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, paths: list[str]) -> _Staged:
     return _Staged(_describe(paths), "parquet", cols, untyped=False)
 
 
+_RESERVED = ("__file", "__row", "__line")
+
+
 def _view_columns(con: duckdb.DuckDBPyConnection, name: str) -> tuple[tuple[str, str], ...]:
     rel = con.table(name)
     return tuple(
-        (c, str(t))
-        for c, t in zip(rel.columns, rel.types, strict=True)
-        if c not in ("__file", "__row")
+        (c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True) if c not in _RESERVED
     )
 
 
@@ -541,16 +722,15 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, source: Any) -> _Staged:
     if table.num_rows == 0:
         raise errors.EmptyFileError(f"The {kind} has no rows: there are no events to load.")
     for name in table.column_names:
-        if name in ("__file", "__row"):
+        if name in _RESERVED:
             raise errors.LoadError(
-                f"Column {name!r} is reserved by cfnb; rename it before loading."
+                f"Column {name!r} of the {kind} is reserved by cfnb; rename it before loading."
             )
-    import pyarrow as pa_
-
-    table = table.append_column("__row", pa_.array(range(1, table.num_rows + 1), type=pa_.int64()))
+    table = table.append_column("__row", pa.array(range(1, table.num_rows + 1), type=pa.int64()))
     con.register("__arrow", table)
     con.execute(
-        f"CREATE VIEW __src AS SELECT {string_literal(kind)} AS __file, __row, * EXCLUDE (__row) FROM __arrow"
+        f"CREATE VIEW __src AS SELECT {string_literal(kind)} AS __file, __row, NULL::BIGINT AS __line, "
+        "* EXCLUDE (__row) FROM __arrow"
     )
     _create_malformed(con)
     return _Staged(kind, "frame", _view_columns(con, "__src"), untyped=False)
@@ -625,23 +805,35 @@ def _check_tz(tz: str) -> None:
         ) from exc
 
 
+_INT_RE = r"\s*[-+]?\d+\s*"
+_LEADING_ZERO_RE = r"\s*[-+]?0\d.*"  # a code such as '00123' or a zip code: kept as text
+
+
 def _infer_text_types(con: duckdb.DuckDBPyConnection, cols: list[str]) -> dict[str, str]:
-    """Choose the narrowest type every non-empty value of each text column casts to."""
+    """Choose the narrowest type every non-blank value of each text column casts to.
+
+    BIGINT, then DOUBLE, then BOOLEAN (``true``/``false``), else VARCHAR. Values with a
+    leading zero keep the column text, and so do integers too large for BIGINT (long ids),
+    which DOUBLE would silently round. Blank values are missing values.
+    """
     if not cols:
         return {}
     parts = []
     for c in cols:
         q = ident(c)
+        v = f"nullif(trim({q}), '')"
         parts += [
-            f"count({q})",
-            f"count({q}) FILTER (WHERE try_cast({q} AS BIGINT) IS NULL OR regexp_full_match({q}, '\\s*[-+]?0\\d.*') "
-            f"OR NOT regexp_full_match({q}, '\\s*[-+]?\\d+\\s*'))",
-            f"count({q}) FILTER (WHERE try_cast({q} AS DOUBLE) IS NULL OR regexp_full_match({q}, '\\s*[-+]?0\\d.*') "
-            f"OR NOT regexp_full_match({q}, '\\s*[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?\\s*'))",
-            f"count({q}) FILTER (WHERE lower(trim({q})) NOT IN ('true', 'false'))",
+            f"count({v})",
+            f"count({v}) FILTER (WHERE try_cast({v} AS BIGINT) IS NULL "
+            f"OR regexp_full_match({v}, {string_literal(_LEADING_ZERO_RE)}) "
+            f"OR NOT regexp_full_match({v}, {string_literal(_INT_RE)}))",
+            f"count({v}) FILTER (WHERE try_cast({v} AS DOUBLE) IS NULL "
+            f"OR regexp_full_match({v}, {string_literal(_LEADING_ZERO_RE)}) "
+            f"OR NOT regexp_full_match({v}, {string_literal(_NUMBER_RE)}) "
+            f"OR (regexp_full_match({v}, {string_literal(_INT_RE)}) AND try_cast({v} AS BIGINT) IS NULL))",
+            f"count({v}) FILTER (WHERE lower({v}) NOT IN ('true', 'false'))",
         ]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM __src").fetchone()
-    assert row is not None
+    row = _one(con, f"SELECT {', '.join(parts)} FROM __src")
     types: dict[str, str] = {}
     for i, c in enumerate(cols):
         total, not_int, not_float, not_bool = row[4 * i : 4 * i + 4]
@@ -674,51 +866,45 @@ def _ts_rule(
     ts_format: str | None,
     ts_unit: str | None,
 ) -> _TsRule:
+    """Decide how the time column is read (the rules are in the module docs)."""
     q = ident(col)
     upper = typ.upper()
-    local = f"in {tz}" if tz != "UTC" else "in UTC"
+    local = f"in {tz}"
     if ts_format is not None:
-        has_zone = "%z" in ts_format or "%Z" in ts_format
-        if has_zone:
+        text = f"trim(CAST({q} AS VARCHAR))"
+        if "%z" in ts_format or "%Z" in ts_format:
             return _TsRule(
-                f"try_strptime({q}::VARCHAR, ?)::TIMESTAMPTZ", (ts_format,), f"format {ts_format!r}"
+                f"try_strptime({text}, ?)::TIMESTAMPTZ", (ts_format,), f"format {ts_format!r}"
             )
         return _TsRule(
-            f"timezone(?, try_strptime({q}::VARCHAR, ?)::TIMESTAMP)",
+            f"timezone(?, try_strptime({text}, ?)::TIMESTAMP)",
             (tz, ts_format),
             f"format {ts_format!r}, local times {local}",
         )
-    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+    # DuckDB names zoned types 'TIMESTAMP WITH TIME ZONE' and 'TIMESTAMPTZ_NS' alike.
+    if "TIME ZONE" in upper or upper.startswith("TIMESTAMPTZ"):
         return _TsRule(f"{q}::TIMESTAMPTZ", (), "timestamps with time zone")
     if upper.startswith("TIMESTAMP") or upper == "DATE":
         return _TsRule(
             f"timezone(?, {q}::TIMESTAMP)", (tz,), f"naive {upper.lower()} values {local}"
         )
-    numeric = upper in (
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-        "FLOAT",
-        "DOUBLE",
-    ) or upper.startswith("DECIMAL")
+    numeric = upper in _NUMERIC_TYPES or upper.startswith("DECIMAL")
+    value = q
     if upper == "VARCHAR":
-        row = con.execute(
-            f"SELECT count({q}), count({q}) FILTER (WHERE regexp_full_match({q}, ?)) FROM __src",
+        value = f"nullif(trim({q}), '')"
+        n_text, n_num = _one(
+            con,
+            f"SELECT count({value}), count({value}) FILTER (WHERE regexp_full_match({value}, ?)) FROM __src",
             [_NUMBER_RE],
-        ).fetchone()
-        assert row is not None
-        numeric = row[0] > 0 and row[0] == row[1]
+        )
+        # Mostly numbers: epoch times (or YYYYMMDD) with a few bad cells, not text times.
+        numeric = n_num > 0 and 2 * n_num > n_text
         if not numeric:
             return _TsRule(
-                f"CASE WHEN regexp_full_match({q}, ?) THEN try_cast(regexp_replace(trim({q}), '(UTC|GMT)', '') AS TIMESTAMPTZ) "
-                f"ELSE timezone(?, try_cast(trim({q}) AS TIMESTAMP)) END",
-                (_OFFSET_RE, tz),
+                f"CASE WHEN regexp_full_match({value}, ?) THEN timezone(?, try_cast({value} AS TIMESTAMP)) "
+                f"WHEN regexp_full_match({value}, ?) "
+                f"THEN try_cast(regexp_replace({value}, ?, '\\3') AS TIMESTAMPTZ) END",
+                (_NAIVE_RE, tz, _ZONE_RE, _OFFSET_RE),
                 f"ISO-8601 text; values without an offset {local}",
             )
     if not numeric:
@@ -726,17 +912,19 @@ def _ts_rule(
             f"Column {col!r} has type {typ}, which cfnb cannot read as times. Convert it to timestamps, "
             f"ISO-8601 text or epoch numbers, or pass ts_format='...'."
         )
-    num = f"try_cast({q} AS DOUBLE)"
-    stats = con.execute(
+    if upper == "VARCHAR":
+        num = f"CASE WHEN regexp_full_match({value}, {string_literal(_NUMBER_RE)}) THEN try_cast({value} AS DOUBLE) END"
+    else:
+        num = f"CASE WHEN isfinite(CAST({q} AS DOUBLE)) THEN CAST({q} AS DOUBLE) END"
+    lo, hi, not_yyyymmdd, n = _one(
+        con,
         f"SELECT min(abs({num})), max(abs({num})), "
-        f"count(*) FILTER (WHERE {num} IS NOT NULL AND ({num} <> floor({num}) OR {num} < 19000101 OR {num} > 21001231 "
-        f"OR try_strptime(CAST({num}::BIGINT AS VARCHAR), '%Y%m%d') IS NULL)), count({num}) FROM __src"
-    ).fetchone()
-    assert stats is not None
-    lo, hi, not_yyyymmdd, n = stats
+        f"count({num}) FILTER (WHERE {num} <> floor({num}) OR {num} < 19000101 OR {num} > 21001231), "
+        f"count({num}) FROM __src",
+    )
     if ts_unit is None and n and not_yyyymmdd == 0:
         return _TsRule(
-            f"timezone(?, try_strptime(CAST(try_cast({q} AS DOUBLE)::BIGINT AS VARCHAR), '%Y%m%d')::TIMESTAMP)",
+            f"timezone(?, try_strptime(CAST(CAST({num} AS BIGINT) AS VARCHAR), '%Y%m%d')::TIMESTAMP)",
             (tz,),
             f"YYYYMMDD dates {local}",
         )
@@ -754,14 +942,30 @@ def _ts_rule(
                 )
     factor = _TS_UNITS[unit]
     if factor is None:
-        micros = f"(try_cast({q} AS HUGEINT) // 1000)"
+        # Integer nanoseconds exceed a double's precision: divide them exactly when they are integers.
+        micros = f"coalesce(try_cast({value} AS HUGEINT) // 1000, round({num} / 1000))"
     else:
-        micros = f"round(try_cast({q} AS DOUBLE) * {factor})"
+        micros = f"round({num} * {factor})"
     return _TsRule(
         f"CASE WHEN abs({micros}) < 9.2e18 THEN make_timestamp(CAST({micros} AS BIGINT))::TIMESTAMPTZ END",
         (),
         f"epoch {unit} (UTC)",
     )
+
+
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+)
 
 
 def _unit_of(value: float) -> str:
@@ -822,7 +1026,13 @@ def _finish(
         f"CASE WHEN trim(CAST({qu} AS VARCHAR)) = '' THEN NULL ELSE CAST({qu} AS VARCHAR) END"
     )
     if not staged.untyped and types[user_col].upper() in ("FLOAT", "DOUBLE"):
-        user_expr = f"CASE WHEN {qu} = floor({qu}) THEN CAST(CAST({qu} AS BIGINT) AS VARCHAR) ELSE CAST({qu} AS VARCHAR) END"
+        # Integer ids in a float column (pandas makes them so when one is missing) read as
+        # integers: 42.0 is user '42'. NaN is a missing id, as in pandas.
+        user_expr = (
+            f"CASE WHEN NOT isfinite({qu}) THEN NULL "
+            f"WHEN {qu} = floor({qu}) AND abs({qu}) < 9e15 THEN CAST(CAST({qu} AS BIGINT) AS VARCHAR) "
+            f"ELSE CAST({qu} AS VARCHAR) END"
+        )
     if event_col is None:
         event_expr, event_params = "?::VARCHAR", [event_name]
     else:
@@ -833,7 +1043,7 @@ def _finish(
         )
     raw_ts_null = f"({qt} IS NULL OR trim(CAST({qt} AS VARCHAR)) = '')"
     prop_exprs = [
-        f"CAST(trim({ident(p)}) AS {prop_types[p]}) AS {ident(p)}"
+        f"CAST(nullif(trim({ident(p)}), '') AS {prop_types[p]}) AS {ident(p)}"
         if staged.untyped and prop_types[p] != "VARCHAR"
         else ident(p)
         for p in props
@@ -844,7 +1054,7 @@ def _finish(
         + "))::VARCHAR"
     )
     parsed = f"""
-        SELECT __file, __row,
+        SELECT __file, __row, __line,
                {user_expr} AS user_id,
                {event_expr} AS event,
                {rule.sql} AS ts,
@@ -863,22 +1073,26 @@ def _finish(
         CREATE TABLE __rejected AS
         SELECT file, row, line, 'malformed line' AS reason, detail, raw FROM __malformed
         UNION ALL
-        SELECT __file, __row, NULL::BIGINT, {reason}, NULL::VARCHAR, raw
+        SELECT __file, __row, __line, {reason}, NULL::VARCHAR, raw
         FROM ({parsed}) AS __parsed WHERE {reason} IS NOT NULL
         """,
         params,
     )
-    _renumber_after_malformed(con)
     public = ["user_id", "event", "ts", *[ident(p) for p in props]]
     con.execute(
         f"CREATE TABLE events AS SELECT __file, __row, {', '.join(public)} FROM ({parsed}) AS __parsed "
         f"WHERE {reason} IS NULL",
         params,
     )
+    # Counted from the staged source itself, so the invariant below is a check, not a sum.
+    (rows_read,) = _one(
+        con, "SELECT (SELECT count(*) FROM __src) + (SELECT count(*) FROM __malformed)"
+    )
     n_dup = _handle_duplicates(con, public, duplicates)
     report = _build_report(
         con,
         staged,
+        rows_read=int(rows_read),
         mapping={
             "user": user_col,
             "event": event_col if event_col is not None else f"(constant {event_name!r})",
@@ -902,37 +1116,10 @@ def _finish(
     return log
 
 
-def _renumber_after_malformed(con: duckdb.DuckDBPyConnection) -> None:
-    """Give value-rejected rows their record number in the file, counting malformed records too.
-
-    DuckDB numbers the records it parsed; a malformed record before a row shifts that
-    row's position in the file by one.
-    """
-    has = con.execute("SELECT count(*) FROM __malformed").fetchone()
-    if not has or not has[0]:
-        return
-    bad = con.execute("SELECT file, row FROM __malformed ORDER BY file, row").fetchall()
-    by_file: dict[str, list[int]] = {}
-    for f, r in bad:
-        by_file.setdefault(f, []).append(int(r))
-    rows = con.execute(
-        "SELECT rowid, file, row FROM __rejected WHERE reason <> 'malformed line'"
-    ).fetchall()
-    for rowid, f, r in rows:
-        pos = int(r)
-        for b in by_file.get(f, []):
-            if b <= pos:
-                pos += 1
-        if pos != r:
-            con.execute("UPDATE __rejected SET row = ? WHERE rowid = ?", [pos, rowid])
-
-
 def _handle_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], policy: str) -> int:
     cols = ", ".join(public)
-    (distinct,) = con.execute(
-        f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM events)"
-    ).fetchone() or (0,)
-    (total,) = con.execute("SELECT count(*) FROM events").fetchone() or (0,)
+    (distinct,) = _one(con, f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM events)")
+    (total,) = _one(con, "SELECT count(*) FROM events")
     n_dup = int(total) - int(distinct)
     if policy == "drop" and n_dup:
         con.execute(
@@ -961,15 +1148,16 @@ def _build_report(
     con: duckdb.DuckDBPyConnection,
     staged: _Staged,
     *,
+    rows_read: int,
     mapping: dict[str, str],
     ts_rule: str,
     duplicates: int,
     duplicate_policy: str,
     tz: str,
 ) -> LoadReport:
-    loaded, users, first, last = con.execute(
-        "SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM events"
-    ).fetchone() or (0, 0, None, None)
+    loaded, users, first, last = _one(
+        con, "SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM events"
+    )
     rejected = dict(
         con.execute(
             "SELECT reason, count(*) FROM __rejected GROUP BY reason ORDER BY count(*) DESC, reason"
@@ -980,7 +1168,11 @@ def _build_report(
     ).fetchall()
     n_rejected = sum(rejected.values())
     dropped = rejected.get("duplicate", 0)
-    rows_read = int(loaded) + n_rejected
+    if rows_read != int(loaded) + n_rejected:
+        raise AssertionError(  # a bug in cfnb, never the data's fault
+            f"cfnb lost rows loading {staged.description}: {rows_read} read, {loaded} loaded, "
+            f"{n_rejected} rejected. Please report this."
+        )
     warnings: list[str] = []
     if staged.blank_lines:
         warnings.append(f"{staged.blank_lines} blank lines skipped (they hold no record)")

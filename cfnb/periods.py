@@ -176,11 +176,31 @@ def whole_periods(start: pl.Expr, end: pl.Expr, period: str) -> pl.Expr:
     months = (end.dt.year().cast(pl.Int64) - start.dt.year().cast(pl.Int64)) * 12 + (
         end.dt.month().cast(pl.Int64) - start.dt.month().cast(pl.Int64)
     )
-    # add_periods(start, months) lies in end's calendar month; if it is still after end,
-    # the period holding end began one month earlier (clamping keeps that one in the
-    # previous calendar month, so it can never be after end too).
-    overshoot = (add_periods(start, months, "month") > end).cast(pl.Int64)
-    return months - overshoot
+    # add_periods(start, months) lies in end's calendar month, on start's day clamped to
+    # that month's length, at start's time of day. If that is still after end, the period
+    # holding end began one month earlier (clamping keeps that one in the previous
+    # calendar month, so it can never be after end too). Comparing day and time of day
+    # gives the same answer as building the date, without formatting an offset per row.
+    day = pl.min_horizontal(start.dt.day().cast(pl.Int64), end.dt.days_in_month().cast(pl.Int64))
+    end_day = end.dt.day().cast(pl.Int64)
+    overshoot = (day > end_day) | ((day == end_day) & (_time_of_day(start) > _time_of_day(end)))
+    return months - overshoot.cast(pl.Int64)
+
+
+def _time_of_day(ts: pl.Expr) -> pl.Expr:
+    # UTC days are exactly 86 400 s long, so the time of day is the epoch remainder.
+    return ts.dt.epoch("us") % 86_400_000_000
+
+
+def fixed_length_us(period: str) -> int | None:
+    """The length of a user-relative period in microseconds; ``None`` for months (they vary).
+
+    Examples
+    --------
+    >>> fixed_length_us("day"), fixed_length_us("month")
+    (86400000000, None)
+    """
+    return _FIXED_US.get(check_period(period))
 
 
 @overload

@@ -98,7 +98,7 @@ def test_days_and_weeks_have_fixed_length() -> None:
 
 def test_add_periods_takes_a_column_of_k() -> None:
     df = pl.DataFrame({"reach": [t(2024, 1, 31)] * 3, "k": [0, 1, 2]})
-    out = df.select(add_periods(pl.col("reach"), pl.col("k"), "month"))["reach"].to_list()
+    out = df.select(add_periods(pl.col("reach"), pl.col("k"), "month")).to_series().to_list()
     assert out == [t(2024, 1, 31), t(2024, 2, 29), t(2024, 3, 31)]
     series = add_periods(pl.Series([t(2024, 1, 31)]), 1, "week")
     assert series.to_list() == [t(2024, 2, 7)]
@@ -111,7 +111,7 @@ def test_whole_periods_counts_elapsed_user_relative_periods() -> None:
             "ts": [t(2024, 1, 3, 10), t(2024, 1, 10, 9), t(2024, 1, 10, 10), t(2023, 12, 31)],
         }
     )
-    got = df.select(whole_periods(pl.col("reach"), pl.col("ts"), "week"))["reach"].to_list()
+    got = df.select(whole_periods(pl.col("reach"), pl.col("ts"), "week")).to_series().to_list()
     assert got == [0, 0, 1, -1]
 
 
@@ -125,7 +125,7 @@ def py_add(ts: dt.datetime, k: int, period: str) -> dt.datetime:
     return ts.replace(year=year, month=month, day=min(ts.day, calendar.monthrange(year, month)[1]))
 
 
-instants = st.datetimes(min_value=dt.datetime(2019, 1, 1), max_value=dt.datetime(2027, 12, 31)).map(
+instants = st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(2040, 12, 31)).map(
     lambda d: d.replace(tzinfo=UTC)
 )
 
@@ -144,11 +144,32 @@ def test_whole_periods_inverts_add_periods(
     assert add_periods(start, k, period) == py_add(start, k, period)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    start=instants,
+    k=st.integers(-40, 40),
+    nudge=st.sampled_from([-1, 0, 1]),
+    period=st.sampled_from(["day", "week", "month"]),
+)
+def test_whole_periods_at_the_boundaries(
+    start: dt.datetime, k: int, nudge: int, period: str
+) -> None:
+    # the first instant of period k is in period k; the microsecond before it is not
+    end = py_add(start, k, period) + dt.timedelta(microseconds=nudge)
+    df = pl.DataFrame(
+        {"start": [start], "end": [end]},
+        schema={"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")},
+    )
+    got = df.select(whole_periods(pl.col("start"), pl.col("end"), period)).item()
+    assert got == (k - 1 if nudge < 0 else k)
+
+
 def test_complete_periods_stop_before_the_running_one() -> None:
     # The log runs from Wed 3 Jan to Wed 17 Jan 12:00: weeks of 1 and 8 Jan are complete.
     weeks = complete_periods(t(2024, 1, 3), t(2024, 1, 17, 12), "week")
     assert weeks.to_list() == [dt.date(2024, 1, 1), dt.date(2024, 1, 8)]
-    assert weeks.dtype == pl.Date and weeks.name == "period"
+    assert weeks.dtype == pl.Date
+    assert weeks.name == "period"
     # A log ending at the very first instant of a period has not completed that period.
     assert complete_periods(t(2024, 1, 3), t(2024, 3, 1), "month").to_list() == [
         dt.date(2024, 1, 1),

@@ -31,11 +31,11 @@ longest possible journey). So the default spec's lifecycle link rates equal
 
 Determinism
 -----------
-The same arguments give the same frame on every run and machine: randomness comes from
-``numpy.random.default_rng`` streams (one per concern, so that overriding one link's
-rate leaves every other draw unchanged), only uniform draws are used, and they are turned
-into times and counts with exact integer and IEEE arithmetic (no ``log``/``exp``, whose
-last bit may differ between platforms).
+The same arguments give the same frame on every run and machine (with the pinned numpy
+and polars): randomness comes from ``numpy.random.default_rng`` streams, one per concern,
+so that overriding one link's rate leaves every user's channel and other outcomes as they
+were. Only uniform draws are used, turned into times and counts with exact integer and
+IEEE arithmetic (no ``log``/``exp``, whose last bit may differ between platforms).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-import tomli_w
 
 from cfnb.errors import did_you_mean
 
@@ -64,6 +63,7 @@ __all__ = [
     "LinkTruth",
     "default_spec",
     "generate",
+    "spec_toml",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -130,7 +130,11 @@ _GOAL: Final = 100
 # Delay profiles: piecewise-uniform densities, (low, high, weight) with high exclusive.
 # Their upper ends are the generator's guarantee that `within` is never hit.
 Profile = tuple[tuple[int, int, float], ...]
-_SIGNUP: Final[Profile] = ((30 * _SECOND, 10 * _MINUTE, 0.5), (10 * _MINUTE, 2 * _HOUR, 0.3), (2 * _HOUR, _DAY, 0.2))
+_SIGNUP: Final[Profile] = (
+    (30 * _SECOND, 10 * _MINUTE, 0.5),
+    (10 * _MINUTE, 2 * _HOUR, 0.3),
+    (2 * _HOUR, _DAY, 0.2),
+)
 _ACTIVATE: Final[Profile] = (
     (_MINUTE, _HOUR, 0.35),
     (_HOUR, _DAY, 0.30),
@@ -158,8 +162,16 @@ _REFER: Final[Profile] = (
     (7 * _DAY, 14 * _DAY, 0.25),
 )
 _LATE: Final[Profile] = ((_DAY, 30 * _DAY, 1.0),)  # after `within` has run out (plus a day)
-_VISIT_GAP: Final[Profile] = ((10 * _MINUTE, _DAY, 0.35), (_DAY, 7 * _DAY, 0.40), (7 * _DAY, 21 * _DAY, 0.25))
-_SESSION_GAP: Final[Profile] = ((3 * _HOUR, _DAY, 0.35), (_DAY, 3 * _DAY, 0.40), (3 * _DAY, 8 * _DAY, 0.25))
+_VISIT_GAP: Final[Profile] = (
+    (10 * _MINUTE, _DAY, 0.35),
+    (_DAY, 7 * _DAY, 0.40),
+    (7 * _DAY, 21 * _DAY, 0.25),
+)
+_SESSION_GAP: Final[Profile] = (
+    (3 * _HOUR, _DAY, 0.35),
+    (_DAY, 3 * _DAY, 0.40),
+    (3 * _DAY, 8 * _DAY, 0.25),
+)
 _SOON: Final[Profile] = ((_HOUR, _DAY, 0.4), (_DAY, 20 * _DAY, 0.6))
 _CLICK: Final[Profile] = ((5 * _SECOND, 30 * _MINUTE, 1.0),)
 _INVITE_TO_VISIT: Final[Profile] = ((10 * _MINUTE, _DAY, 0.7), (_DAY, 3 * _DAY, 0.3))
@@ -249,8 +261,9 @@ class GeneratedLog:
     start, acquisition_end, end
         Users arrive in ``[start, acquisition_end)``; no event is at or after ``end``.
     untracked_referrals
-        Users of channel ``referral`` with no ``referrer`` (arrivals when no invite was
-        open to answer; 0 unless rates are overridden to starve the referral loop).
+        Users of channel ``referral`` with no ``referrer``: they arrived when no invite
+        was open to answer. 0 in logs of a couple of months or more with default rates;
+        more in very short logs, or when ``rates`` starve the referral loop.
     """
 
     events: pl.DataFrame = field(repr=False)
@@ -269,7 +282,7 @@ class GeneratedLog:
 
     def spec_toml(self) -> str:
         """Return :meth:`spec` as TOML text, the format ``cfnb run --stages`` reads."""
-        return tomli_w.dumps(self.spec())
+        return spec_toml(self.spec())
 
     def truth_dict(self) -> dict[str, Any]:
         """Return the truth and the arguments that made the log, as JSON-ready data.
@@ -342,6 +355,49 @@ def default_spec(name: str = "Sample SaaS factory") -> dict[str, Any]:
     }
 
 
+def spec_toml(spec: Mapping[str, Any], header: str = "") -> str:
+    """Write a spec in the public TOML shape: top-level keys, then ``[[stages]]`` tables.
+
+    Parameters
+    ----------
+    spec
+        A spec as plain data (strings, numbers, lists of strings; ``stages`` a list of
+        tables), such as :func:`default_spec` returns.
+    header
+        Comment lines to put first (each written with a leading ``# ``).
+
+    Examples
+    --------
+    >>> print(spec_toml({"name": "demo", "stages": [{"name": "Acquisition", "event": "visit"}]}))
+    name = "demo"
+    <BLANKLINE>
+    [[stages]]
+    name = "Acquisition"
+    event = "visit"
+    <BLANKLINE>
+    """
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    if lines:
+        lines.append("")
+    lines += [f"{key} = {_toml_value(value)}" for key, value in spec.items() if key != "stages"]
+    for stage in spec.get("stages", ()):
+        lines += ["", "[[stages]]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in stage.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"Cannot write {value!r} ({type(value).__name__}) as a spec value.")
+
+
 def generate(
     users: int = 3000,
     seed: int = 0,
@@ -405,7 +461,9 @@ def generate(
     _check_int("seed", seed, minimum=0)
     _check_int("weeks", weeks, minimum=1)
     if not isinstance(growth, int | float) or isinstance(growth, bool) or not -0.5 < growth < 1.0:
-        raise ValueError(f"growth must be a number between -0.5 and 1.0 (0.03 = 3 % a week), got {growth!r}.")
+        raise ValueError(
+            f"growth must be a number between -0.5 and 1.0 (0.03 = 3 % a week), got {growth!r}."
+        )
     start_dt = _parse_start(start)
     mix = _channel_mix(channel_mix)
     probs = _link_probabilities(rates, mix)
@@ -415,7 +473,9 @@ def generate(
     acq_end_us = start_us + weeks * _WEEK
     end_us = acq_end_us + RUN_OUT // dt.timedelta(microseconds=1)
     sim = _Simulation(users, seed, probs, mix)
-    rows, ts, referrer, untracked = sim.run(start_us, weeks, growth, acq_end_us, end_us, start_dt.weekday())
+    rows, ts, referrer, untracked = sim.run(
+        start_us, weeks, growth, acq_end_us, end_us, start_dt.weekday()
+    )
     events = _frame(rows, ts, referrer, users, sim.streams["noise"], noise)
     return GeneratedLog(
         events=events,
@@ -485,12 +545,15 @@ def _link_probabilities(
         if link not in LINKS:
             raise ValueError(
                 f"Unknown link {link!r} in rates; links are {', '.join(LINKS)} (each the "
-                "probability of reaching that stage from the previous one)." + did_you_mean(link, LINKS)
+                "probability of reaching that stage from the previous one)."
+                + did_you_mean(link, LINKS)
             )
         values = value.values() if isinstance(value, Mapping) else [value]
         for v in values:
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
-                raise ValueError(f"rates[{link!r}] must be a probability between 0 and 1, got {v!r}.")
+                raise ValueError(
+                    f"rates[{link!r}] must be a probability between 0 and 1, got {v!r}."
+                )
         if isinstance(value, Mapping):
             for name in value:
                 if name not in CHANNELS:
@@ -505,7 +568,9 @@ def _link_probabilities(
             continue
         value = rates[link]
         if isinstance(value, Mapping):
-            probs[link] = tuple(float(value.get(c, p)) for c, p in zip(CHANNELS, probs[link], strict=True))
+            probs[link] = tuple(
+                float(value.get(c, p)) for c, p in zip(CHANNELS, probs[link], strict=True)
+            )
         else:
             weights = _upstream_weights(probs, mix, LINKS[:i])
             probs[link] = _scale_odds(probs[link], weights, float(value), link)
@@ -543,7 +608,8 @@ def _scale_odds(
         return tuple(target for _ in probs)
     lowest = _weighted_mean([1.0 if p >= 1.0 else 0.0 for p in probs], weights)
     highest = _weighted_mean([1.0 if p > 0.0 else 0.0 for p in probs], weights)
-    assert lowest is not None and highest is not None
+    assert lowest is not None
+    assert highest is not None
     if not lowest < target < highest:
         raise ValueError(
             f"rates[{link!r}] = {target} cannot be reached by scaling the channels' odds "
@@ -596,8 +662,8 @@ def _iso(value: dt.datetime) -> str:
 def _choice(u: FloatArray, weights: Sequence[float]) -> IntArray:
     """Index drawn from ``weights`` (need not sum to 1) for each uniform in ``u``."""
     cum = np.cumsum(np.asarray(weights, dtype=np.float64))
-    idx = np.searchsorted(cum, u * cum[-1], side="right")
-    return np.minimum(idx, len(weights) - 1).astype(np.int64)
+    idx: IntArray = np.minimum(np.searchsorted(cum, u * cum[-1], side="right"), len(weights) - 1)
+    return idx.astype(np.int64)
 
 
 def _draw(rng: np.random.Generator, profile: Profile, shape: int | tuple[int, ...]) -> IntArray:
@@ -618,7 +684,9 @@ def _strictly_between(u: FloatArray, low: IntArray, high: IntArray) -> IntArray:
 
 def _leading_successes(u: FloatArray, keep: FloatArray) -> IntArray:
     """How many of each row's uniforms, from the left, fall below the row's ``keep``."""
-    return np.logical_and.accumulate(u < keep[:, None], axis=1).sum(axis=1).astype(np.int64)
+    alive: BoolArray = np.logical_and.accumulate(u < keep[:, None], axis=1)
+    count: IntArray = alive.sum(axis=1).astype(np.int64)
+    return count
 
 
 # --------------------------------------------------------------------------- simulation
@@ -672,7 +740,8 @@ class _Simulation:
     ) -> None:
         children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
         self.streams = {
-            name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)
+            name: np.random.default_rng(child)
+            for name, child in zip(_STREAMS, children, strict=True)
         }
         self.n = users
         self.probs = probs
@@ -707,15 +776,14 @@ class _Simulation:
         soon = {name: _draw(t, _SOON, n) for name in ("session", "purchase", "invite")}
         within = {event: days * _DAY for _, event, days, _ in _STAGES if days is not None}
 
-        # acquisition: first visit (channel set later for referred users), return visits
+        # acquisition: the first visit carries the channel; some users come back later
         rows.add("visit", idx, np.zeros(n, dtype=np.int64), channel=channel)
         returns = _choice(b[:, 0], (0.62, 0.22, 0.10, 0.06))
         gaps = _draw(t, _VISIT_GAP, (n, 3))
-        first_gap = gaps[:, 0]
-        rv_users, rv_offsets = _series(idx, first_gap, gaps[:, 1:], returns)
+        rv_users, rv_offsets = _series(idx, gaps[:, 0], gaps[:, 1:], returns)
         direct = b[:, 1] < 0.6  # most return visits come straight back, not via the channel
-        rv_channel = np.where(direct[rv_users] & (channel[rv_users] != CHANNELS.index("referral")),
-                              CHANNELS.index("organic"), channel[rv_users])  # fmt: skip
+        as_direct = direct[rv_users] & (channel[rv_users] != CHANNELS.index("referral"))
+        rv_channel = np.where(as_direct, CHANNELS.index("organic"), channel[rv_users])
         rows.add("visit", rv_users, rv_offsets, channel=rv_channel)
 
         # activation: signup, then created_project strictly inside `within`
@@ -724,8 +792,10 @@ class _Simulation:
         rows.add("created_project", idx[activated], o1[activated])
         more = _choice(b[:, 3], (0.5, 0.3, 0.15, 0.05))
         extra_gaps = _draw(t, _SESSION_GAP, (n, 3))
-        mp_users, mp_offsets = _series(idx[activated], o1[activated] + extra_gaps[activated, 0],
-                                       extra_gaps[activated, 1:], more[activated])  # fmt: skip
+        act = idx[activated]
+        mp_users, mp_offsets = _series(
+            act, o1[act] + extra_gaps[act, 0], extra_gaps[act, 1:], more[act]
+        )
         rows.add("created_project", mp_users, mp_offsets)
         late_activator = signed_up & ~activated & (b[:, 4] < 0.08)
         late_project = signup + within["created_project"] + late["project"]
@@ -738,7 +808,9 @@ class _Simulation:
         comeback = activated & ~retained & (b[:, 7] < 0.15)
         dabbler = signed_up & ~activated & (b[:, 8] < 0.15)
         chain_start = np.where(
-            retained, o2, np.where(comeback, o1 + within["session"] + late["session"], signup + soon["session"])
+            retained,
+            o2,
+            np.where(comeback, o1 + within["session"] + late["session"], signup + soon["session"]),
         )
         has_chain = retained | comeback | dabbler
         keep = np.where(paid, 0.97, np.where(retained, 0.93, 0.6))
@@ -754,8 +826,9 @@ class _Simulation:
         rows.add("settings_opened", idx[settings_tie], o1[settings_tie])
         settings = _choice(b[:, 10], (0.5, 0.3, 0.2))
         st_gaps = _draw(t, _SOON, (n, 2))
-        st_users, st_offsets = _series(idx[activated], o1[activated] + st_gaps[activated, 0],
-                                       st_gaps[activated, 1:], settings[activated])  # fmt: skip
+        st_users, st_offsets = _series(
+            act, o1[act] + st_gaps[act, 0], st_gaps[act, 1:], settings[act]
+        )
         rows.add("settings_opened", st_users, st_offsets)
 
         # revenue: a subscription with monthly renewals. Retained non-payers who buy do
@@ -765,20 +838,34 @@ class _Simulation:
             mask = channel == c
             plan[mask] = _choice(b[mask, 11], _PLAN_MIX[name])
         late_payer = retained & ~paid & (b[:, 12] < 0.10)
-        casual_payer = ((activated & ~retained) & (b[:, 13] < 0.03)) | (signed_up & ~activated & (b[:, 13] < 0.01))
+        casual_payer = ((activated & ~retained) & (b[:, 13] < 0.03)) | (
+            signed_up & ~activated & (b[:, 13] < 0.01)
+        )
         sub_start = np.where(
-            paid, o3, np.where(late_payer, o2 + within["purchase"] + late["purchase"], signup + soon["purchase"])
+            paid,
+            o3,
+            np.where(
+                late_payer, o2 + within["purchase"] + late["purchase"], signup + soon["purchase"]
+            ),
         )
         has_sub = paid | late_payer | casual_payer
         renewals = _leading_successes(chains.random((n, 12)), np.full(n, 0.9))
         price = np.asarray(_PRICES)[plan]
         first_price = np.where(channel == CHANNELS.index("ads"), price * _ADS_FIRST_MONTH, price)
-        rows.add("purchase", idx[has_sub], sub_start[has_sub], plan=plan[has_sub], amount=first_price[has_sub])
+        rows.add(
+            "purchase",
+            idx[has_sub],
+            sub_start[has_sub],
+            plan=plan[has_sub],
+            amount=first_price[has_sub],
+        )
         month = np.arange(1, 13, dtype=np.int64)[None, :]
         renewal_at = sub_start[:, None] + month * _RENEWAL_EVERY
         renewal_mask = has_sub[:, None] & (month <= renewals[:, None])
         r_users = np.broadcast_to(idx[:, None], renewal_at.shape)[renewal_mask]
-        rows.add("purchase", r_users, renewal_at[renewal_mask], plan=plan[r_users], amount=price[r_users])
+        rows.add(
+            "purchase", r_users, renewal_at[renewal_mask], plan=plan[r_users], amount=price[r_users]
+        )
 
         # referral: invites. A payer's invites before paying fall strictly before it;
         # a non-referring payer's later invite comes after `within`.
@@ -786,7 +873,9 @@ class _Simulation:
         more_invites = _choice(b[:, 14], (0.3, 0.3, 0.2, 0.1, 0.1))
         inv_gaps = _draw(t, _SOON, (n, 5))
         invites.add("invite_sent", idx[referring], o4[referring])
-        eu, eo = _independent(idx[referring], o4[referring], inv_gaps[referring], more_invites[referring])
+        eu, eo = _independent(
+            idx[referring], o4[referring], inv_gaps[referring], more_invites[referring]
+        )
         invites.add("invite_sent", eu, eo)
         before_pay = paid & (b[:, 15] < 0.12) & (o3 - o1 >= 2)
         invites.add("invite_sent", idx[before_pay], _strictly_between(b[:, 16], o1, o3)[before_pay])
@@ -801,7 +890,9 @@ class _Simulation:
         invites.add("invite_sent", idx[stray], (signup + soon["invite"])[stray])
         inv = invites.concat()
 
-        t0, referrer, untracked = self._arrivals(channel, inv, start_us, weeks, growth, acq_end_us, weekday)
+        t0, referrer, untracked = self._arrivals(
+            channel, inv, start_us, weeks, growth, acq_end_us, weekday
+        )
         for key in ("user", "offset", "event", "channel", "plan", "amount"):
             getattr(rows, key).append(inv[key])
         data = rows.concat()
@@ -912,7 +1003,9 @@ class _Simulation:
                 data[key] = np.concatenate([data[key], values])
 
 
-def _series(user: IntArray, starts: IntArray, gaps: IntArray, counts: IntArray) -> tuple[IntArray, IntArray]:
+def _series(
+    user: IntArray, starts: IntArray, gaps: IntArray, counts: IntArray
+) -> tuple[IntArray, IntArray]:
     """``counts[i]`` times per user: ``starts[i]``, then one after each of ``gaps[i]``."""
     k = gaps.shape[1] + 1
     times = np.concatenate([starts[:, None], starts[:, None] + np.cumsum(gaps, axis=1)], axis=1)
@@ -920,7 +1013,9 @@ def _series(user: IntArray, starts: IntArray, gaps: IntArray, counts: IntArray) 
     return np.broadcast_to(user[:, None], times.shape)[mask], times[mask]
 
 
-def _independent(user: IntArray, base: IntArray, delays: IntArray, counts: IntArray) -> tuple[IntArray, IntArray]:
+def _independent(
+    user: IntArray, base: IntArray, delays: IntArray, counts: IntArray
+) -> tuple[IntArray, IntArray]:
     """``counts[i]`` times per user, each ``base[i]`` plus its own delay."""
     k = delays.shape[1]
     mask = np.arange(k)[None, :] < np.minimum(counts, k)[:, None]
@@ -980,7 +1075,9 @@ def _frame(
         {
             "user_id": user_ids(columns["user"]),
             "event": names(columns["event"], EVENTS),
-            "ts": pl.Series(columns["ts"], dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            "ts": pl.Series(columns["ts"], dtype=pl.Int64)
+            .cast(pl.Datetime("us"))
+            .dt.replace_time_zone("UTC"),
             "channel": names(columns["channel"], CHANNELS),
             "plan": names(columns["plan"], _PLANS),
             "amount": pl.Series(columns["amount"], dtype=pl.Float64, nan_to_null=True),

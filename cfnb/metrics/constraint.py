@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -65,13 +64,15 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from cfnb.errors import did_you_mean
-from cfnb.periods import complete_periods, period_end, period_noun, period_range, period_start
+from cfnb.errors import CfnbError, did_you_mean
+from cfnb.metrics.throughput import OUTSIDE, RUN_LENGTH, XmR, throughput, xmr
+from cfnb.periods import period_end, period_noun, period_range, period_start
 from cfnb.stats import newcombe_interval
 
 __all__ = [
     "ConstraintBreak",
     "ConstraintResult",
+    "MetricError",
     "SegmentConstraints",
     "constraint",
     "constraint_broken",
@@ -83,6 +84,70 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 # Shared helpers (also used by activation.py, referral.py and revenue.py)
 # ---------------------------------------------------------------------------------------
+
+
+class MetricError(CfnbError, ValueError):
+    """A metric cannot be computed from the inputs as given (the message says what to do)."""
+
+
+class PredicateLike(Protocol):
+    """A spec predicate: anything that compiles to a Polars expression on one event."""
+
+    def to_polars(self) -> pl.Expr: ...
+
+
+def predicate_expr(pred: pl.Expr | PredicateLike | str, what: str) -> pl.Expr:
+    """A predicate as a Polars expression; a plain string is an event name.
+
+    Examples
+    --------
+    >>> predicate_expr("invite", "invite").meta.root_names()
+    ['event']
+    """
+    if isinstance(pred, pl.Expr):
+        return pred
+    if isinstance(pred, str):
+        return pl.col("event") == pred
+    to_polars = getattr(pred, "to_polars", None)
+    if callable(to_polars):
+        expr = to_polars()
+        if isinstance(expr, pl.Expr):
+            return expr
+    raise MetricError(
+        f"{what}={pred!r} is not a condition: pass an event name, a spec predicate such as "
+        f"event('x') or a Polars expression"
+    )
+
+
+def events_frame(
+    events: object, needed: Sequence[str] = ("user_id", "event", "ts")
+) -> pl.DataFrame:
+    """The events table from a DataFrame or an ``EventLog`` (its ``.events``), checked."""
+    frame = events if isinstance(events, pl.DataFrame) else getattr(events, "events", None)
+    if not isinstance(frame, pl.DataFrame):
+        raise MetricError(
+            f"expected the events table (a Polars DataFrame) or an EventLog, got "
+            f"{type(events).__name__}"
+        )
+    for col in needed:
+        if col not in frame.columns:
+            raise MetricError(
+                f"the events table has no column {col!r} (it has {', '.join(frame.columns)}): "
+                "pass the events of an EventLog loaded with cfnb.load()"
+                + did_you_mean(col, frame.columns)
+            )
+    return frame
+
+
+def filter_events(frame: pl.DataFrame, expr: pl.Expr, what: str) -> pl.DataFrame:
+    """Rows of ``frame`` matching ``expr``, with a helpful error for unknown columns."""
+    try:
+        return frame.filter(expr.fill_null(False))
+    except pl.exceptions.ColumnNotFoundError as err:
+        raise MetricError(
+            f"the {what} condition names a column the events do not have ({err}); the "
+            f"events have {', '.join(frame.columns)}"
+        ) from err
 
 
 class JourneysLike(Protocol):
@@ -165,7 +230,7 @@ def as_timedelta(value: object, what: str) -> dt.timedelta | None:
         m = _DURATION.match(value)
         if m:
             return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise ValueError(
+    raise MetricError(
         f"{what}={value!r} is not a duration: use a timedelta or a string such as "
         "'36h', '14d' or '2w'"
     )
@@ -192,7 +257,7 @@ def happy_index(factory: object, stages: Sequence[str]) -> int:
         else:
             h = len(stages) - 1
     if not isinstance(h, int) or not 0 <= h < len(stages):
-        raise ValueError(f"happy stage index {h!r} is not one of the {len(stages)} stages")
+        raise MetricError(f"happy stage index {h!r} is not one of the {len(stages)} stages")
     return h
 
 
@@ -204,14 +269,14 @@ def stage_index(stage: int | str, stages: Sequence[str], what: str) -> int:
     if isinstance(stage, int):
         if 0 <= stage < len(names):
             return stage
-        raise ValueError(f"{what}={stage} is not a stage index: use 0 … {len(names) - 1}")
+        raise MetricError(f"{what}={stage} is not a stage index: use 0 … {len(names) - 1}")
     if stage in names:
         return names.index(stage)
     by_lower = {s.lower(): i for i, s in enumerate(names)}
     if stage.lower() in by_lower:
         return by_lower[stage.lower()]
     choices = ", ".join(repr(s) for s in names)
-    raise ValueError(
+    raise MetricError(
         f"{what}={stage!r} is not a stage of this factory: use one of {choices}."
         + did_you_mean(stage, names)
     )
@@ -223,7 +288,7 @@ def check_journeys(journeys: JourneysLike) -> None:
     needed = ["user_id", *(f"reach_{i}" for i in range(len(journeys.stages)))]
     missing = [c for c in needed if c not in cols]
     if missing:
-        raise ValueError(
+        raise MetricError(
             f"the journeys table has no column {missing[0]!r} (it has {', '.join(cols)}): "
             "build it with cfnb.journeys from the same factory"
         )
@@ -241,10 +306,13 @@ def stage_horizons(
 
     Examples
     --------
-    >>> from types import SimpleNamespace as NS
-    >>> f = NS(window="30d", stages=[NS(within=None), NS(within="14d"), NS(within=None)])
+    >>> from cfnb.spec.factory import Factory, Stage
+    >>> f = Factory([Stage("Acquisition", "visit"), Stage("Activation", "use", within="14d"),
+    ...              Stage("Retention", "return")], window="30d")
     >>> [h.days for h in stage_horizons(f, "week")]
     [0, 14, 21]
+    >>> [h.days for h in stage_horizons(f.replace(window="20d"), "week")]
+    [0, 14, 20]
     """
     window = as_timedelta(factory.window, "window")
     default = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[period]
@@ -256,11 +324,25 @@ def stage_horizons(
     return tuple(out)
 
 
+def journey_horizons(
+    journeys: JourneysLike,
+    factory: FactoryLike | None,
+    *,
+    horizon: dt.timedelta | str | None = None,
+) -> tuple[dt.timedelta | None, ...]:
+    """:func:`stage_horizons` for the journeys' stages; without a factory, no ``within``/``window``."""
+    if factory is not None:
+        factory_stage_check(journeys, factory)
+        return stage_horizons(factory, journeys.period, horizon=horizon)
+    step = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[journeys.period]
+    return tuple(step * i for i in range(len(journeys.stages)))
+
+
 def factory_stage_check(journeys: JourneysLike, factory: FactoryLike) -> None:
     """Raise if the factory's stages are not the journeys' stages."""
     names = [s.name for s in factory.stages]
     if names != list(journeys.stages):
-        raise ValueError(
+        raise MetricError(
             f"the factory's stages {names} are not the journeys' stages "
             f"{list(journeys.stages)}: build the journeys from this factory"
         )
@@ -359,51 +441,6 @@ def as_of(journeys: JourneysLike, when: dt.datetime) -> _View:
 
 
 # ---------------------------------------------------------------------------------------
-# XmR (process behaviour chart): reuses cfnb.metrics.throughput.xmr when it is there
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Limits:
-    centre: float
-    lower: float
-    upper: float
-    predictable: bool
-    outside: tuple[int, ...]  # indices of points beyond the limits
-    longest_run: int  # longest run of points on one side of the centre line
-
-
-def _xmr(values: Sequence[float]) -> _Limits:
-    """Centre line and natural process limits (mean ± 2.66 * mean moving range)."""
-    xs = [float(v) for v in values]
-    centre = sum(xs) / len(xs)
-    mr = [abs(b - a) for a, b in itertools.pairwise(xs)]
-    mr_bar = sum(mr) / len(mr) if mr else 0.0
-    lower, upper = centre - 2.66 * mr_bar, centre + 2.66 * mr_bar
-    try:  # the throughput module owns XmR; this is only the fallback while it is absent
-        from cfnb.metrics.throughput import xmr
-    except ImportError:
-        xmr = None
-    if xmr is not None:
-        chart = xmr(xs)
-        centre = float(chart.centre)
-        lower, upper = float(chart.lower_limit), float(chart.upper_limit)
-    eps = 1e-9 * max(1.0, abs(centre))
-    outside = tuple(k for k, x in enumerate(xs) if x > upper + eps or x < lower - eps)
-    longest = run = 0
-    side = 0
-    for x in xs:
-        s = 1 if x > centre + eps else (-1 if x < centre - eps else 0)
-        run = run + 1 if s != 0 and s == side else (1 if s != 0 else 0)
-        side = s
-        longest = max(longest, run)
-    predictable = not outside and longest < 8
-    if xmr is not None:
-        predictable = bool(chart.predictable)
-    return _Limits(centre, lower, upper, predictable, outside, longest)
-
-
-# ---------------------------------------------------------------------------------------
 # The constraint
 # ---------------------------------------------------------------------------------------
 
@@ -431,7 +468,7 @@ def _setup(
     for stage in factory.stages:
         t = stage.target
         if t is not None and not 0.0 <= float(t) <= 1.0:
-            raise ValueError(
+            raise MetricError(
                 f"target of stage {stage.name!r} is {t!r}: a target is a conversion rate "
                 "between 0 and 1 (e.g. 0.4 for 40%)"
             )
@@ -506,26 +543,14 @@ def _cohort_links(table: pl.DataFrame, s: _Setup, recent: int) -> pl.DataFrame:
 
 
 def _throughput_series(table: pl.DataFrame, s: _Setup) -> pl.DataFrame:
-    """Happy customers made per complete calendar period (by the time they became happy)."""
-    schema = {"period": pl.Date, "happy": pl.Int64}
-    if table.height == 0 or s.last_ts is None:
-        return pl.DataFrame(schema=schema)
-    first = table["reach_0"].min()
-    assert isinstance(first, dt.datetime)
-    periods = complete_periods(first, s.last_ts, s.period).to_frame()
-    if periods.height == 0:
-        return pl.DataFrame(schema=schema)
-    happy = (
-        table.filter(pl.col(f"reach_{s.happy}").is_not_null())
-        .group_by(period=period_start(pl.col(f"reach_{s.happy}"), s.period))
-        .agg(happy=pl.len().cast(pl.Int64))
-    )
-    return (
-        periods.join(happy, on="period", how="left")
-        .with_columns(pl.col("happy").fill_null(0))
-        .select(list(schema))
-        .sort("period")
-    )
+    """Happy customers per complete calendar period, as :func:`throughput` counts them."""
+    view = _View(table, s.names, s.period, s.last_ts)
+    return throughput(view, stage=s.happy).table.select("period", "happy")
+
+
+def _chart(values: Sequence[float], min_points: int) -> XmR:
+    # Throughput is a count, so its lower limit stops at 0, as on the throughput chart.
+    return xmr(values, lower_bound=0.0, min_points=min_points)
 
 
 _LINK_SCHEMA = {
@@ -690,7 +715,7 @@ def constraint(
     """
     for name, v in (("recent", recent), ("min_periods", min_periods)):
         if v < 1:
-            raise ValueError(f"{name} must be at least 1, got {v}")
+            raise MetricError(f"{name} must be at least 1, got {v}")
     s = _setup(journeys, factory, horizon)
     return _analyse(journeys.table, s, recent, min_cohort_users, min_periods)
 
@@ -720,15 +745,21 @@ def _variation(values: pl.Series) -> tuple[float, float, float] | None:
 
 
 def _analyse(
-    table: pl.DataFrame, s: _Setup, recent: int, min_users: int, min_periods: int
+    table: pl.DataFrame,
+    s: _Setup,
+    recent: int,
+    min_users: int,
+    min_periods: int,
+    targets: dict[int, tuple[float, str]] | None = None,
 ) -> ConstraintResult:
+    """The whole analysis; ``targets`` (link -> target, source) replaces the best cohort."""
     names, h, noun = s.names, s.happy, s.period
     cohorts = _cohort_links(table, s, recent)
     series = _throughput_series(table, s)
     values = [float(v) for v in series["happy"].to_list()]
     baseline = values[-recent:]
     tput = sum(baseline) / len(baseline) if baseline else None
-    limits = _xmr(baseline) if len(baseline) >= 2 else None
+    chart = _chart(values, min_periods)
 
     link_rows: list[dict[str, Any]] = []
     for i in range(1, len(names)):
@@ -740,7 +771,10 @@ def _analyse(
         varied = _variation(
             rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())["rate"]
         )
-        if target is None:
+        if target is None and targets is not None:
+            if i in targets:
+                target, source = targets[i]
+        elif target is None:
             best = _best_cohort(rows, min_users)
             if best is not None:
                 target, source = best[0], f"best cohort {best[1].isoformat()}"
@@ -799,7 +833,7 @@ def _analyse(
             r["gain_per_period"] = tput * (target / rate - 1.0) if target > rate else 0.0
 
     n_periods = len(values)
-    status, named, notes = _verdict(table, source_row, chain, n_periods, limits, min_periods)
+    status, named, notes = _verdict(table, source_row, chain, chart)
     for r in link_rows:
         r["is_constraint"] = status == "constraint" and r is named
     links = pl.DataFrame(
@@ -808,7 +842,7 @@ def _analyse(
     )
     pop = _period_over_period(table, s, cohorts, min_users)
     notes = notes + _nonlinear_notes(pop, noun)
-    summary = _summary(status, named, s, tput, n_periods, limits, min_periods, table.height)
+    summary = _summary(status, named, s, tput, chart, table.height)
     return ConstraintResult(
         status=status,
         stage=names[0] if status == "raw material" else (named["stage"] if named else None),
@@ -820,10 +854,10 @@ def _analyse(
         summary=summary,
         throughput_per_period=tput,
         complete_periods=n_periods,
-        predictable=limits.predictable if limits else None,
-        centre=limits.centre if limits else None,
-        lower_limit=limits.lower if limits else None,
-        upper_limit=limits.upper if limits else None,
+        predictable=chart.predictable,
+        centre=chart.centre,
+        lower_limit=chart.lower_limit,
+        upper_limit=chart.upper_limit,
         links=links,
         cohorts=cohorts,
         throughput=series,
@@ -839,13 +873,11 @@ def _verdict(
     table: pl.DataFrame,
     source_row: dict[str, Any],
     chain: list[dict[str, Any]],
-    n_periods: int,
-    limits: _Limits | None,
-    min_periods: int,
+    chart: XmR,
 ) -> tuple[str, dict[str, Any] | None, tuple[str, ...]]:
     if table.height == 0 or not chain:
         return "raw material", None, ()
-    if n_periods < min_periods or limits is None or not limits.predictable:
+    if not chart.predictable:
         varied = [r for r in [source_row, *chain] if r["cv"] is not None and r["cv"] > 0]
         # On a tie the upstream one: it feeds the others.
         most = max(varied, key=lambda r: (r["cv"], -r["link"])) if varied else None
@@ -874,9 +906,7 @@ def _summary(
     r: dict[str, Any] | None,
     s: _Setup,
     tput: float | None,
-    n_periods: int,
-    limits: _Limits | None,
-    min_periods: int,
+    chart: XmR,
     users: int,
 ) -> str:
     noun = s.period
@@ -890,22 +920,18 @@ def _summary(
             f"material raises throughput ({count(tput)} happy customers/{noun} now)"
         )
     if status == "not yet repeatable":
-        if n_periods < min_periods:
-            why = (
-                f"{n_periods} complete {period_noun(noun, n_periods)} of throughput "
-                f"(need {min_periods})"
-            )
+        n = len(chart.values)
+        if chart.predictable is None:
+            why = f"{n} complete {period_noun(noun, n)} of throughput (need {chart.min_points})"
         else:
-            assert limits is not None
+            assert chart.centre is not None
+            outside = chart.signals.count(OUTSIDE)
+            runs = sum(1 for x in chart.signals if x is not None and x != OUTSIDE)
             why = (
-                f"throughput is not predictable (centre {count(limits.centre)}/{noun}, "
-                f"limits {count(limits.lower)} to {count(limits.upper)}"
-                + (f", {len(limits.outside)} outside" if limits.outside else "")
-                + (
-                    f", a run of {limits.longest_run} on one side"
-                    if limits.longest_run >= 8
-                    else ""
-                )
+                f"throughput is not predictable (centre {count(chart.centre)}/{noun}, limits "
+                f"{count(chart.lower_limit)} to {count(chart.upper_limit)}"
+                + (f"; {outside} {period_noun(noun, outside)} outside them" if outside else "")
+                + (f"; a run of {RUN_LENGTH}+ on one side of the centre" if runs else "")
                 + ")"
             )
         if r is None:
@@ -1098,18 +1124,26 @@ def constraint_by_segment(
     table = journeys.table
     segments = [c for c in table.columns if c != "user_id" and not re.fullmatch(r"reach_\d+", c)]
     if segment not in table.columns or segment not in segments:
-        raise ValueError(
+        raise MetricError(
             f"the journeys table has no segment column {segment!r}: add it to the factory's "
             f"segment_by (columns now: {', '.join(segments) or 'none'})."
             + did_you_mean(segment, segments)
         )
     if not 0.0 <= min_share <= 1.0:
-        raise ValueError(f"min_share must be between 0 and 1, got {min_share}")
+        raise MetricError(f"min_share must be between 0 and 1, got {min_share}")
     h = s.happy
     labelled = table.with_columns(
         _value=pl.col(segment).cast(pl.String), _cohort=period_start(pl.col("reach_0"), s.period)
     )
-    cohorts = _cohort_links(table, s, recent)
+    overall = _analyse(table, s, recent, min_cohort_users, min_periods)
+    # A segment is held to what the whole factory has shown it can do: its own best
+    # cohort would excuse a segment that never converts (best 0% = "at target").
+    shared = {
+        int(r["link"]): (float(r["target"]), f"{r['target_source']}, all users")
+        for r in overall.links.iter_rows(named=True)
+        if r["target"] is not None and r["target_source"] != "spec"
+    }
+    cohorts = overall.cohorts
     recent_done = cohorts.filter(pl.col("link") == max(h, 1), pl.col("recent")).select(
         _cohort=pl.col("cohort")
     )
@@ -1123,7 +1157,9 @@ def constraint_by_segment(
         mine = labelled.filter(
             pl.col("_value").is_null() if value is None else pl.col("_value") == value
         )
-        res = _analyse(mine.drop("_value", "_cohort"), s, recent, min_cohort_users, min_periods)
+        res = _analyse(
+            mine.drop("_value", "_cohort"), s, recent, min_cohort_users, min_periods, shared
+        )
         part = pool.filter(
             pl.col("_value").is_null() if value is None else pl.col("_value") == value
         )
@@ -1257,16 +1293,17 @@ def constraint_broken(
         .then(pl.lit("after"))
         .otherwise(pl.lit("straddles"))
     ).select("period", "happy", "phase")
-    limits = _xmr([float(v) for v in before["happy"]]) if before.height >= 2 else None
+    chart = _chart([float(v) for v in before["happy"]], 2)
     after_vals = [float(v) for v in after["happy"]]
     broken: bool | None = None
-    if limits is not None and after_vals:
-        eps = 1e-9 * max(1.0, abs(limits.centre))
-        run = longest = 0
+    above = run_above = 0
+    if chart.upper_limit is not None and chart.centre is not None and after_vals:
+        above = sum(1 for v in after_vals if v > chart.upper_limit)
+        run = 0
         for v in after_vals:
-            run = run + 1 if v > limits.centre + eps else 0
-            longest = max(longest, run)
-        broken = any(v > limits.upper + eps for v in after_vals) or longest >= 8
+            run = run + 1 if v > chart.centre else 0
+            run_above = max(run_above, run)
+        broken = above > 0 or run_above >= RUN_LENGTH
 
     if stage is None:
         past = _analyse(
@@ -1276,7 +1313,7 @@ def constraint_broken(
     else:
         link = stage_index(stage, s.names, "stage")
         if link == 0:
-            raise ValueError(f"stage={stage!r} is the first stage: name a link (a later stage)")
+            raise MetricError(f"stage={stage!r} is the first stage: name a link (a later stage)")
     nb = xb = na = xa = 0
     if link is not None and s.last_ts is not None:
         prev, cur = pl.col(f"reach_{link - 1}"), pl.col(f"reach_{link}")
@@ -1296,7 +1333,8 @@ def constraint_broken(
     name = s.names[link] if link is not None else None
     summary = _break_summary(
         broken,
-        limits,
+        chart,
+        above,
         after_vals,
         when,
         noun,
@@ -1316,9 +1354,9 @@ def constraint_broken(
         stage=name,
         periods_before=before.height,
         periods_after=len(after_vals),
-        centre=limits.centre if limits else None,
-        lower_limit=limits.lower if limits else None,
-        upper_limit=limits.upper if limits else None,
+        centre=chart.centre,
+        lower_limit=chart.lower_limit,
+        upper_limit=chart.upper_limit,
         throughput_after=sum(after_vals) / len(after_vals) if after_vals else None,
         users_before=nb,
         converted_before=xb,
@@ -1341,12 +1379,15 @@ def _replace_last(s: _Setup, when: dt.datetime) -> _Setup:
 
 
 def _pts(x: float) -> str:
-    return f"{100 * x:+.0f} pts" if abs(x) >= 0.1 else f"{100 * x:+.1f} pts"
+    """A difference of rates in percentage points: ``+13 pts``, ``-2.5 pts``, ``0 pts``."""
+    text = f"{100 * x:+.0f}" if abs(x) >= 0.1 else f"{100 * x:+.1f}"
+    return "0 pts" if text.lstrip("+-") in ("0", "0.0") else f"{text} pts"
 
 
 def _break_summary(
     broken: bool | None,
-    limits: _Limits | None,
+    chart: XmR,
+    above: int,
     after_vals: list[float],
     when: dt.datetime,
     noun: str,
@@ -1360,22 +1401,27 @@ def _break_summary(
     n_before: int,
 ) -> str:
     day = when.date().isoformat()
-    if limits is None:
+    if chart.upper_limit is None:
         head = (
             f"Cannot tell yet: {n_before} complete {period_noun(noun, n_before)} before "
             f"{day} (need 2 to set limits)"
         )
     elif not after_vals:
         head = f"Cannot tell yet: no complete {noun} after {day}"
-    elif broken:
+    elif broken and above:
         head = (
             f"Constraint broken: throughput reached {count(max(after_vals))}/{noun} after {day}, "
-            f"above the earlier upper limit {count(limits.upper)}"
+            f"above the earlier upper limit {count(chart.upper_limit)}"
+        )
+    elif broken:
+        head = (
+            f"Constraint broken: {RUN_LENGTH}+ {period_noun(noun, 2)} in a row after {day} "
+            f"above the earlier centre line {count(chart.centre)}/{noun}"
         )
     else:
         head = (
             f"Not broken yet: no {noun} after {day} above the earlier upper limit "
-            f"{count(limits.upper)} (latest {count(after_vals[-1])})"
+            f"{count(chart.upper_limit)} (latest {count(after_vals[-1])})"
         )
     if name is None:
         return head + "; no constraint link could be named before the change (pass stage=)"

@@ -37,7 +37,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 import polars as pl
 
 from cfnb.errors import CfnbError
-from cfnb.periods import Period, check_period, period_start, whole_periods
+from cfnb.periods import Period, check_period, fixed_length_us, period_start, whole_periods
 from cfnb.spec.errors import SpecError, choice_list, unknown_choice
 
 __all__ = [
@@ -56,7 +56,8 @@ _UTC_US = pl.Datetime("us", "UTC")
 
 
 class ActivityError(CfnbError, ValueError):
-    """Activity cannot be built from these events, or was built from other journeys."""
+    """Retention's inputs do not fit: events without ``user_id``/``ts``, an activity built
+    from other journeys, or journeys without the cohort stage's column."""
 
 
 class JourneysLike(Protocol):
@@ -69,7 +70,7 @@ class JourneysLike(Protocol):
     @property
     def period(self) -> str: ...
     @property
-    def last_ts(self) -> dt.datetime: ...
+    def last_ts(self) -> dt.datetime | None: ...
 
 
 class _HasEvents(Protocol):
@@ -79,6 +80,7 @@ class _HasEvents(Protocol):
 
 class _Predicate(Protocol):
     def to_polars(self) -> pl.Expr: ...
+    def describe(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- activity
@@ -176,8 +178,10 @@ def activity(
         )
     condition = "any event"
     if active is not None:
-        expr = active if isinstance(active, pl.Expr) else active.to_polars()
-        condition = str(active)
+        if isinstance(active, pl.Expr):
+            expr, condition = active, str(active)
+        else:
+            expr, condition = active.to_polars(), active.describe()
         try:
             frame = frame.lazy().filter(expr).collect()
         except pl.exceptions.ColumnNotFoundError as err:
@@ -193,10 +197,8 @@ def activity(
         .select("user_id", pl.col("ts").dt.convert_time_zone("UTC").cast(_UTC_US))
         .join(users.lazy(), on="user_id", how="inner")
         .filter(pl.col("ts") >= pl.col("reach_0"))
-        .select("user_id", offset=(pl.col("ts") - pl.col("reach_0")).dt.total_microseconds())
-        .unique()
         .group_by("user_id")
-        .agg(offsets=pl.col("offset").sort())
+        .agg(offsets=(pl.col("ts") - pl.col("reach_0")).dt.total_microseconds().unique().sort())
     )
     table = (
         users.lazy()
@@ -310,7 +312,7 @@ class RetentionResult:
     mode: Mode
     cohort_by: str
     active: str
-    last_ts: dt.datetime
+    last_ts: dt.datetime | None
 
     def curve(self) -> RetentionCurve:
         """All cohorts pooled: eligible and active users summed per ``k``."""
@@ -342,7 +344,7 @@ class RetentionResult:
             "mode": self.mode,
             "cohort_by": self.cohort_by,
             "active": self.active,
-            "last_ts": self.last_ts.isoformat(),
+            "last_ts": None if self.last_ts is None else self.last_ts.isoformat(),
             "rows": records(self.table),
         }
 
@@ -498,7 +500,7 @@ def retention(
         .with_columns(
             cohort=period_start(pl.col("anchor"), period_),
             # periods 0 … elapsed-1 of this user have fully elapsed by last_ts
-            elapsed=whole_periods(pl.col("anchor"), last_ts, period_),
+            elapsed=whole_periods(pl.col("anchor"), last_ts, period_).fill_null(0),
         )
         .collect()
     )
@@ -525,7 +527,23 @@ def retention(
         )
 
     eligible = users_beyond("elapsed").rename({"n": "eligible_users"})
-    if mode_ == "on":
+    length = fixed_length_us(period_)
+    if mode_ == "on" and length is not None:
+        # Fixed-length periods: k is integer arithmetic on the offsets, deduplicated
+        # within each user's list before anything is exploded.
+        delta = (pl.col("anchor") - pl.col("reach_0")).dt.total_microseconds()
+        periods_active = (
+            users.lazy()
+            .select(
+                "cohort", "elapsed", period=((pl.col("offsets") - delta) // length).list.unique()
+            )
+            .explode("period")
+            .filter((pl.col("period") >= 0) & (pl.col("period") < pl.col("elapsed")))
+            .group_by("cohort", "period")
+            .agg(active_users=pl.len())
+            .collect()
+        )
+    elif mode_ == "on":
         periods_active = (
             users.lazy()
             .select("user_id", "cohort", "anchor", "elapsed", "reach_0", "offsets")

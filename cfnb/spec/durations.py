@@ -90,9 +90,7 @@ def parse_duration(value: object, path: str = "duration") -> timedelta:
     if result <= timedelta(0):
         raise SpecError(path, f"{_EXPECTED}, got {_show(value)}; a duration must be positive")
     if result.microseconds:
-        raise SpecError(
-            path, f"{_EXPECTED}, got {_show(value)}; a duration must be whole seconds"
-        )
+        raise SpecError(path, f"{_EXPECTED}, got {_show(value)}; a duration must be whole seconds")
     return result
 
 
@@ -125,7 +123,9 @@ def _parse_text(text: str, path: str) -> timedelta:
     number, word = int(found.group(1)), found.group(2).lower()
     unit = _UNIT_WORDS.get(word)
     if unit is None:
-        raise SpecError(path, f"{_EXPECTED}, got {text!r}; unknown unit {found.group(2)!r}, use s, m, h, d or w")
+        raise SpecError(
+            path, f"{_EXPECTED}, got {text!r}; unknown unit {found.group(2)!r}, use s, m, h, d or w"
+        )
     return _seconds(number * _UNIT_SECONDS[unit], text, path)
 
 

@@ -68,16 +68,17 @@ def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     by_lower: dict[str, str] = {}
     for choice in choices:
         by_lower.setdefault(choice.lower(), choice)
-    found = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
-    return [by_lower[c] for c in found]
+    key = name.lower()
+    # Swapped letters ("=>" for ">=", "wiht" for "with") are the likeliest slip.
+    swapped = [c for c in by_lower if c != key and sorted(c) == sorted(key)]
+    found = swapped + difflib.get_close_matches(key, list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[c] for c in dict.fromkeys(found)][:n]
 
 
 def suggestion(name: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` if none is close."""
-    close = close_matches(name, choices)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    close = close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def choice_list(choices: Iterable[str], first: str | None = None, limit: int = 20) -> str:

@@ -238,9 +238,7 @@ class Factory:
             raise SpecError("stages", f"give a stage name or index, got {key!r}")
         if isinstance(key, int):
             if not -n <= key < n:
-                raise SpecError(
-                    "stages", f"no stage at index {key}; there are {n} (0 to {n - 1})"
-                )
+                raise SpecError("stages", f"no stage at index {key}; there are {n} (0 to {n - 1})")
             return key % n
         names = self.stage_names
         if key not in names:
@@ -284,9 +282,7 @@ class Factory:
         i = self.stage_index(key)
         old = self.stages[i]
         if stage is not None and changes:
-            raise SpecError(
-                f"stages[{i}]", "give either a new Stage or field changes, not both"
-            )
+            raise SpecError(f"stages[{i}]", "give either a new Stage or field changes, not both")
         if stage is None:
             try:
                 new = old.replace(**changes)
@@ -377,7 +373,7 @@ class Factory:
         if self.segment_by:
             extras.append("segment by " + ", ".join(self.segment_by))
         if self.goal is not None:
-            extras.append(f"goal {_number(self.goal)} happy customers per {self.period}")
+            extras.append(f"goal {plain_number(self.goal)} happy customers per {self.period}")
         if not isinstance(self.active, AnyEvent):
             extras.append(f"active means {self.active.describe()}")
         lines.extend(f"  {e}" for e in extras)
@@ -388,14 +384,14 @@ class Factory:
 
         Examples
         --------
-        >>> f = Factory([Stage("Acquisition", "visit"), Stage("Activation", "signup", within="7d")])
+        >>> f = Factory([Stage("Acquisition", "visit"), Stage("Activation", "signup", within="3d")])
         >>> print(f.to_python())
         from cfnb.spec import Factory, Stage, event
         <BLANKLINE>
         factory = Factory(
             [
                 Stage('Acquisition', event('visit')),
-                Stage('Activation', event('signup'), within='7d'),
+                Stage('Activation', event('signup'), within='3d'),
             ],
             mode='lifecycle',
             period='week',
@@ -620,7 +616,7 @@ def _insert_position(index: object, n: int) -> int:
     return index if index >= 0 else n + index
 
 
-def _number(value: float) -> int | float:
+def plain_number(value: float) -> int | float:
     """A whole float as an int (``500.0`` → ``500``), for text meant for people."""
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
@@ -681,7 +677,7 @@ def _python_source(factory: Factory, variable: str) -> str:
         "period": repr(factory.period),
         "happy": None if factory.happy is None else repr(factory.happy),
         "segment_by": repr(list(factory.segment_by)) if factory.segment_by else None,
-        "goal": None if factory.goal is None else repr(_number(factory.goal)),
+        "goal": None if factory.goal is None else repr(plain_number(factory.goal)),
         "active": None if isinstance(factory.active, AnyEvent) else factory.active.to_python(),
     }
     lines += [f"    {key}={value}," for key, value in settings.items() if value is not None]

@@ -161,14 +161,14 @@ class Predicate:
     def __repr__(self) -> str:
         return self.to_python()
 
-    def __and__(self, other: Predicate) -> Predicate:
+    def __and__(self, other: object) -> Predicate:
         if isinstance(other, Prop):
             raise _needs_parentheses("&")
         if not isinstance(other, Predicate):
             return NotImplemented
         return all_of(self, other)
 
-    def __or__(self, other: Predicate) -> Predicate:
+    def __or__(self, other: object) -> Predicate:
         if isinstance(other, Prop):
             raise _needs_parentheses("|")
         if not isinstance(other, Predicate):
@@ -185,7 +185,7 @@ class Predicate:
         )
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and _key(self) == _key(other)  # type: ignore[arg-type]
+        return type(other) is type(self) and _key(self) == _key(other)
 
     def __hash__(self) -> int:
         return hash(_key(self))
@@ -298,11 +298,10 @@ class IsIn(Condition):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.values, str | bytes) or not isinstance(self.values, Iterable):
-            raise SpecError(
-                "value", f"expected a list of values for 'in', got {self.values!r}"
-            )
-        values = tuple(_check_value(v, f"value[{i}]") for i, v in enumerate(self.values))
+        given: object = self.values
+        if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+            raise SpecError("value", f"expected a list of values for 'in', got {given!r}")
+        values = tuple(_check_value(v, f"value[{i}]") for i, v in enumerate(given))
         if not values:
             raise SpecError("value", "give at least one value for 'in'")
         kinds = {value_kind(v) for v in values}
@@ -373,9 +372,7 @@ class Contains(Condition):
     def to_polars(self) -> pl.Expr:
         # Categorical and Enum columns hold text too; the cast is free on String.
         text = pl.col(self.column).cast(pl.String)
-        return text.str.contains(pl.lit(self.text, dtype=pl.String), literal=True).fill_null(
-            False
-        )
+        return text.str.contains(pl.lit(self.text, dtype=pl.String), literal=True).fill_null(False)
 
     def describe(self) -> str:
         return f"{_show_column(self.column)} contains {show_value(self.text)}"
@@ -508,8 +505,7 @@ class Prop:
             fix = "is_null()" if op == "==" else "not_null()"
             raise SpecError(
                 "value",
-                f"no value equals null; use prop({self.column!r}).{fix} to match "
-                "missing values",
+                f"no value equals null; use prop({self.column!r}).{fix} to match missing values",
             )
         return Compare(self.column, op, value)  # type: ignore[arg-type]
 
@@ -663,9 +659,7 @@ def _combine(cls: type[And | Or], predicates: tuple[Predicate, ...], name: str) 
     return cls(predicates)
 
 
-def _flatten(
-    cls: type[Predicate], parts: Iterable[Predicate], key: str
-) -> tuple[Predicate, ...]:
+def _flatten(cls: type[Predicate], parts: Iterable[Predicate], key: str) -> tuple[Predicate, ...]:
     flat: list[Predicate] = []
     for i, part in enumerate(parts):
         if isinstance(part, cls):
@@ -760,8 +754,7 @@ def _check_value(value: object, path: str) -> Value:
         return value
     raise SpecError(
         path,
-        "expected text, a number, true/false, a date or a date-time, "
-        f"got {_type_name(value)}",
+        f"expected text, a number, true/false, a date or a date-time, got {_type_name(value)}",
     )
 
 

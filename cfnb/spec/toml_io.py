@@ -63,11 +63,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cfnb.spec.durations import format_duration
 from cfnb.spec.errors import SpecError, choice_list, join_path, suggestion, unknown_choice
-from cfnb.spec.factory import Factory, Stage
+from cfnb.spec.factory import Factory, Stage, plain_number
 from cfnb.spec.predicates import (
     And,
     AnyEvent,
@@ -167,7 +167,7 @@ def factory_to_dict(factory: Factory) -> dict[str, Any]:
     if factory.segment_by:
         data["segment_by"] = list(factory.segment_by)
     if factory.goal is not None:
-        data["goal"] = _number(factory.goal)
+        data["goal"] = plain_number(factory.goal)
     if not isinstance(factory.active, AnyEvent):
         data["active"] = _match_to_dict(factory.active)
     data["stages"] = [_stage_to_dict(s) for s in factory.stages]
@@ -222,11 +222,6 @@ def _node_to_dict(p: Predicate) -> dict[str, Any]:
     raise TypeError(f"cannot write a {type(p).__name__} predicate to a spec file")
 
 
-def _number(value: float) -> int | float:
-    # "goal = 500" reads better than "goal = 500.0", and reads back equal.
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
 # ---------------------------------------------------------------------------- from data
 
 
@@ -244,7 +239,7 @@ def factory_from_dict(data: Mapping[str, Any]) -> Factory:
     stages = [_stage_from_dict(s, f"stages[{i}]") for i, s in enumerate(stages_data)]
     active = data.get("active")
     if active is not None:
-        active = _table(active, "active", MATCH_KEYS, "the [active] table")
+        active = _table(active, "active", MATCH_KEYS, "[active]")
     settings: dict[str, Any] = {
         "mode": _text(data, "mode", "", "lifecycle"),
         "window": _duration(data, "window", ""),
@@ -252,7 +247,9 @@ def factory_from_dict(data: Mapping[str, Any]) -> Factory:
         "happy": _text(data, "happy", "", None),
         "segment_by": _segment_by(data.get("segment_by", ())),
         "goal": data.get("goal"),
-        "active": None if active is None else _match_from_dict(active, "active", "[active]"),
+        "active": None
+        if active is None
+        else _match_from_dict(active, "active", "the [active] table"),
         "name": _text(data, "name", "", None),
     }
     return Factory(stages, **settings)
@@ -263,12 +260,13 @@ def _stage_from_dict(raw: object, path: str) -> Stage:
     if "name" not in data:
         raise SpecError(path, 'a stage needs a name, e.g. name = "Activation"')
     match = _match_from_dict(data, path, "a stage")
+    within = _duration(data, "within", path)
     try:
         return Stage(
             data["name"],
             match,
             times=data.get("times", 1),
-            within=_duration(data, "within", path),
+            within=within,
             target=data.get("target"),
         )
     except SpecError as err:
@@ -297,7 +295,7 @@ def _match_from_dict(data: Mapping[str, Any], path: str, what: str) -> Predicate
     if not parts:
         raise SpecError(
             path,
-            f"{what} needs a condition: event = \"name\", where = [...] or match = {{...}}",
+            f'{what} needs a condition: event = "name", where = [...] or match = {{...}}',
         )
     return all_of(*parts)
 
@@ -345,9 +343,9 @@ def _event_from(value: object, path: str) -> EventIn:
             where = f"{path}[{i}]" if isinstance(value, list) else path
             raise SpecError(where, f"expected an event name (text), got {_show(name)}")
     try:
-        return EventIn(tuple(names))
-    except SpecError as err:
-        raise SpecError(path, err.message) from None
+        return EventIn(tuple(cast(list[str], names)))
+    except SpecError as err:  # its path is "event" or "event[i]"; ours ends in "event"
+        raise SpecError(path + err.path.removeprefix("event"), err.message) from None
 
 
 def _condition_from(data: Mapping[str, Any], path: str) -> Condition:
@@ -355,8 +353,7 @@ def _condition_from(data: Mapping[str, Any], path: str) -> Condition:
         if key not in data:
             raise SpecError(
                 path,
-                f"a condition needs {key!r}, e.g. "
-                '{column = "plan", op = "==", value = "pro"}',
+                f'a condition needs {key!r}, e.g. {{column = "plan", op = "==", value = "pro"}}',
             )
     column, raw_op = data["column"], data["op"]
     op_path, value_path = join_path(path, "op"), join_path(path, "value")
@@ -384,7 +381,7 @@ def _condition_from(data: Mapping[str, Any], path: str) -> Condition:
             values = tuple(_value_from(v, f"value[{i}]") for i, v in enumerate(value))
             return IsIn(column, values)
         if op == "contains":
-            return Contains(column, value)
+            return Contains(column, cast(str, value))
         return Compare(column, op, _value_from(value, "value"))
     except SpecError as err:
         raise err.under(path) from None
@@ -408,9 +405,9 @@ def _value_from(value: object, path: str) -> Any:
     return value
 
 
-def _duration(data: Mapping[str, Any], key: str, path: str) -> object:
+def _duration(data: Mapping[str, Any], key: str, path: str) -> Any:
     value = data.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         # In a file a bare number is ambiguous (seconds? days?): ask for a unit.
         raise SpecError(
             join_path(path, key),
@@ -433,14 +430,16 @@ def _segment_by(value: object) -> object:
             if not isinstance(column, str):
                 raise SpecError(f"segment_by[{i}]", f"expected a column name, got {_show(column)}")
     elif not isinstance(value, str | tuple):
-        raise SpecError("segment_by", f'expected a list of column names like ["channel"], got {_show(value)}')
+        raise SpecError(
+            "segment_by", f'expected a list of column names like ["channel"], got {_show(value)}'
+        )
     return value
 
 
 def _table(data: object, path: str, keys: tuple[str, ...], what: str) -> Mapping[str, Any]:
     """Return ``data`` if it is a table whose keys are all among ``keys``."""
     if not isinstance(data, Mapping):
-        raise SpecError(path, f"expected {what} as a table, got {_show(data)}")
+        raise SpecError(path, f"expected a table for {what}, got {_show(data)}")
     for key in data:
         if key not in keys:
             hint = suggestion(str(key), keys) or f"; valid keys are {choice_list(keys)}"
@@ -449,8 +448,14 @@ def _table(data: object, path: str, keys: tuple[str, ...], what: str) -> Mapping
 
 
 def _show(value: object) -> str:
-    kind = {str: "text", int: "a whole number", float: "a number", bool: "true/false",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    kind = {
+        str: "text",
+        int: "a whole number",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
     return f"{value!r} ({kind})"
 
 
@@ -471,7 +476,15 @@ def dumps(data: Mapping[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
 
 
 def _toml_string(text: str) -> str:
@@ -512,7 +525,7 @@ def factory_from_toml(source: str | PathLike[str]) -> Factory:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise SpecError(origin, f"not valid TOML: {err}") from None
+        raise SpecError("", f"not valid TOML{origin}: {err}") from None
     return factory_from_dict(data)
 
 
@@ -521,7 +534,12 @@ def factory_from_toml(source: str | PathLike[str]) -> Factory:
 
 def factory_to_json(factory: Factory) -> str:
     """Write a spec as JSON text (the TOML layout; dates tagged, see the module doc)."""
-    return json.dumps(_jsonable(factory_to_dict(factory)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return (
+        json.dumps(
+            _jsonable(factory_to_dict(factory)), indent=2, ensure_ascii=False, allow_nan=False
+        )
+        + "\n"
+    )
 
 
 def factory_from_json(source: str | PathLike[str]) -> Factory:
@@ -530,10 +548,10 @@ def factory_from_json(source: str | PathLike[str]) -> Factory:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SpecError(origin, f"not valid JSON: {err}") from None
+        raise SpecError("", f"not valid JSON{origin}: {err}") from None
     if not isinstance(data, dict):
-        raise SpecError(origin, f"expected a JSON object, got {_show(data)}")
-    return factory_from_dict(_drop_nulls(data))
+        raise SpecError("", f"expected a JSON object{origin}, got {_show(data)}")
+    return factory_from_dict(cast(dict[str, Any], _drop_nulls(data)))
 
 
 def _jsonable(value: object) -> object:
@@ -558,18 +576,26 @@ def _drop_nulls(value: object) -> object:
 
 
 def _read_source(source: str | PathLike[str], suffix: str) -> tuple[str, str]:
-    if isinstance(source, PathLike):
-        path = Path(source)
-    elif isinstance(source, str):
-        looks_like_path = "\n" not in source and (
-            source.lower().endswith(suffix) or Path(source).is_file()
-        )
-        if not looks_like_path:
-            return source, ""
-        path = Path(source)
-    else:
-        raise SpecError("", f"expected {suffix[1:].upper()} text or a file path, got {_show(source)}")
+    """Return the spec text (given, or read from the file named) and where it came from."""
+    given: object = source
+    if not isinstance(given, str | PathLike):
+        kind = suffix[1:].upper()
+        raise SpecError("", f"expected {kind} text or a file path, got {_show(given)}")
+    if isinstance(source, str) and not _names_a_file(source, suffix):
+        return source, ""
+    path = Path(source)
     try:
-        return path.read_text(encoding="utf-8"), ""
+        return path.read_text(encoding="utf-8"), f" in {path}"
     except FileNotFoundError:
         raise FileNotFoundError(f"no spec file at {str(path)!r}") from None
+
+
+def _names_a_file(text: str, suffix: str) -> bool:
+    if "\n" in text:
+        return False
+    if text.lower().endswith(suffix):
+        return True
+    try:
+        return Path(text).is_file()
+    except OSError:  # e.g. a long one-line spec is not a valid file name
+        return False

@@ -216,7 +216,6 @@ def _family(dtype: pl.DataType | type[pl.DataType]) -> str:
 
 
 def _unknown_column(column: str, schema: Mapping[str, object]) -> str:
-    return (
-        f"unknown column {column!r}{suggestion(column, schema)}; "
-        f"the log's columns are {choice_list(schema, first=column)}"
-    )
+    hint = suggestion(column, schema)
+    columns = choice_list(schema, first=column)
+    return f"unknown column {column!r}{hint}{' T' if hint else '; t'}he log's columns are {columns}"

@@ -1,0 +1,662 @@
+"""The journeys table: when each acquired user reached each stage (DESIGN.md §3).
+
+Every metric is a group-by over this table, so its semantics are the funnel's semantics.
+They are written down here, exactly, and ``tests/reference.py`` implements them again as
+slow, obvious Python loops that the tests compare against.
+
+Canonical row order
+-------------------
+Only rows matching at least one stage matter. They are taken per user in one total
+order that depends on content only, so shuffling the input never changes a result:
+
+1. ``ts``;
+2. then the index of the first stage the row matches (a row that can serve an earlier
+   stage comes first: equal timestamps chain in stage order, as in ClickHouse);
+3. then ``event``, then every other column by column name (nulls last). Rows equal in
+   all of these are interchangeable.
+
+Editing stage ``i`` only moves rows whose first matching stage is ``i`` or later, so the
+order among the rows that stages ``< i`` can use never changes.
+
+lifecycle (the default)
+-----------------------
+A user enters once. ``reach_0`` is the time of their ``times_0``-th row matching stage 0.
+``reach_i`` is the time of the ``times_i``-th row matching stage ``i`` among rows with
+``ts >= reach_{i-1}`` that no earlier stage has used (a row at the same timestamp as
+``reach_{i-1}`` counts as at or after it, wherever it sits in the canonical order). Each
+stage uses the rows it counted, so one event row never satisfies two stages. Stage ``i``
+is reached only if ``reach_i - reach_{i-1} <= within_i`` and ``reach_i - reach_0 <=
+window`` (where set; stage 0 has no previous stage, so its ``within`` is ignored); once a
+stage is not reached, no later stage is.
+
+The rows each stage picks do not depend on ``within`` or ``window``: the first match is
+beyond a limit exactly when every later match is. So the raw chain is computed once and
+the limits are applied as a cumulative mask, which makes limit edits O(users).
+
+best_path (ClickHouse ``windowFunnel(window)``, default mode)
+-------------------------------------------------------------
+Any row that completes stage 0 (the ``times_0``-th stage-0 row of a user, or any later
+one) may start a chain. From a start, stage ``k`` is completed by the ``times_k``-th row
+matching stage ``k`` strictly after the previous stage's row in the canonical order
+(distinct rows, so one row never serves two stages; equal timestamps still chain in
+stage order). The chain reaches stage ``k`` if every step so far satisfies ``within``
+and ``reach_k - reach_0 <= window``. A user's level is the best level over all starts;
+their row in the table is the chain that reaches that level with the earliest start.
+
+Why the earliest next row is enough (no ``within``): fix a start ``c`` and let ``G_k``
+be the greedy rows. Any valid chain from ``c`` completes stage ``k`` at a row ``Q_k``
+with ``Q_k >= G_k`` in the canonical order: by induction ``Q_{k-1} >= G_{k-1}``, and
+stage ``k`` needs ``times_k`` distinct stage-``k`` rows after ``Q_{k-1}``, so its last
+one is at or after the ``times_k``-th stage-``k`` row after ``G_{k-1}``, which is
+``G_k``. Rows are sorted by time, so ``ts(G_k) <= ts(Q_k)`` and the greedy chain fits
+the window whenever any chain from ``c`` does. Hence the level is the maximum over
+starts of the greedy level, which is what ``windowFunnel`` computes (it keeps, per
+level, the chain with the latest start; a later start whose greedy chain meets the same
+rows dominates an earlier one). With stages of distinct event names the two agree
+exactly; the tests check this against chdb.
+
+``within`` in best_path is applied to the greedy chain's steps, as in lifecycle (the
+longest chain under per-step limits is a different, costlier question that no funnel
+tool asks). ``times`` works as in lifecycle.
+
+Segments
+--------
+A ``segment_by`` column holds the property's value on the row that set ``reach_0``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from cfnb.errors import CfnbError
+from cfnb.periods import check_period
+from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
+
+__all__ = ["JourneyError", "Journeys", "build_journeys"]
+
+Mode: TypeAlias = Literal["lifecycle", "best_path"]
+MODES: tuple[Mode, ...] = ("lifecycle", "best_path")
+
+_I64: TypeAlias = npt.NDArray[np.int64]
+_BOOL: TypeAlias = npt.NDArray[np.bool_]
+_UTC_US = pl.Datetime("us", "UTC")
+_REQUIRED = ("user_id", "event", "ts")
+_ROW, _UH, _KEY = "__cfnb_row", "__cfnb_uh", "__cfnb_key"
+_RUN, _POS = "__cfnb_run", "__cfnb_pos"
+# Fixed, so the (only) use of the hash, grouping rows by user, is reproducible.
+_HASH_SEED = 0x5EED
+
+
+class JourneyError(CfnbError, ValueError):
+    """The events table cannot be turned into journeys as given."""
+
+
+class MatchLike(Protocol):
+    """What the engine needs from a stage's condition (a :mod:`cfnb.spec` predicate)."""
+
+    def to_polars(self) -> pl.Expr: ...
+    def event_names(self) -> frozenset[str] | None: ...
+
+
+class StageLike(Protocol):
+    """What the engine reads from a :class:`cfnb.spec.Stage`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def match(self) -> MatchLike: ...
+    @property
+    def times(self) -> int: ...
+    @property
+    def within(self) -> dt.timedelta | None: ...
+
+
+class FactoryLike(Protocol):
+    """What the engine reads from a :class:`cfnb.spec.Factory`."""
+
+    @property
+    def stages(self) -> Sequence[StageLike]: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def window(self) -> dt.timedelta | None: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def segment_by(self) -> Sequence[str]: ...
+
+
+# --------------------------------------------------------------------------- prepared rows
+
+
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Rows matching any stage, in canonical order, as NumPy arrays (position = index)."""
+
+    row: _I64  # index of the row in the events table
+    user: _I64  # dense user number, non-decreasing
+    ts: _I64  # microseconds since the epoch, UTC
+    tie_start: _I64  # first position with the same (user, ts)
+    positions: tuple[_I64, ...]  # per stage: positions of the rows matching it, ascending
+
+    def where(self, rows: _I64) -> _I64:
+        """Positions of event-table rows (every one must be among these rows)."""
+        inverse = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=np.int64)
+        keep = self.row <= inverse.size - 1
+        inverse[self.row[keep]] = np.flatnonzero(keep)
+        return inverse[rows]
+
+
+def _micros(value: dt.timedelta | None) -> int | None:
+    return None if value is None else value // dt.timedelta(microseconds=1)
+
+
+def _user_hash(user_id: pl.Expr) -> pl.Expr:
+    """A 64-bit key that groups rows by user far faster than sorting the id strings."""
+    return user_id.hash(_HASH_SEED)
+
+
+def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
+    names: set[str] | None = set()
+    for stage in stages:
+        found = stage.match.event_names()
+        if found is None or names is None:
+            names = None
+        else:
+            names |= found
+    masks = [f"__cfnb_m{k}" for k in range(len(stages))]
+    lazy = events.lazy().with_row_index(_ROW)
+    if names is not None:
+        # Filtering by name first keeps the rest of the work proportional to the rows
+        # the stages can use, not to the log.
+        lazy = lazy.filter(pl.col("event").is_in(sorted(names)))
+    first_stage = pl.min_horizontal(
+        [pl.when(pl.col(m)).then(pl.lit(k, pl.Int32)) for k, m in enumerate(masks)]
+    )
+    frame = (
+        lazy.select(
+            pl.col(_ROW).cast(pl.Int64),
+            "user_id",
+            "ts",
+            *(
+                s.match.to_polars().fill_null(False).alias(m)
+                for s, m in zip(stages, masks, strict=True)
+            ),
+        )
+        .with_columns(first_stage.alias(_KEY))
+        .filter(pl.col(_KEY).is_not_null())
+        .collect()
+    )
+    by = "user_id"
+    if not _in_user_time_order(frame):
+        frame = frame.with_columns(_user_hash(pl.col("user_id")).alias(_UH)).sort(_UH, "ts")
+        by = _UH
+        collided = frame.select(
+            (
+                (pl.col(_UH) == pl.col(_UH).shift())
+                & (pl.col("user_id") != pl.col("user_id").shift())
+            )
+            .fill_null(False)
+            .any()
+        ).item()
+        if collided:
+            # Two users share a 64-bit hash: sort by the ids themselves (slower, exact).
+            frame = frame.sort("user_id", "ts")
+            by = "user_id"
+    flags = frame.select((pl.col(by) != pl.col(by).shift()).fill_null(True))[by].to_numpy()
+    ts = frame["ts"].to_physical().to_numpy().astype(np.int64, copy=False)
+    new_moment = flags.copy()
+    new_moment[1:] |= ts[1:] != ts[:-1]
+    # Reordering within a (user, ts) run moves no run boundary, so flags and ts stay valid.
+    frame = _order_ties(frame, events, new_moment)
+    starts = np.flatnonzero(new_moment)
+    return _Rows(
+        row=frame[_ROW].to_numpy().astype(np.int64, copy=False),
+        user=np.cumsum(flags, dtype=np.int64) - 1,
+        ts=ts,
+        tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
+        positions=tuple(np.flatnonzero(frame[m].to_numpy()) for m in masks),
+    )
+
+
+def _in_user_time_order(frame: pl.DataFrame) -> bool:
+    """Whether rows already run by ``user_id``, then ``ts`` (a log stored sorted skips a sort)."""
+    user, prev = pl.col("user_id"), pl.col("user_id").shift()
+    ordered = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
+    return bool(frame.select(ordered.fill_null(True).all()).item())
+
+
+def _order_ties(frame: pl.DataFrame, events: pl.DataFrame, run_start: _BOOL) -> pl.DataFrame:
+    """Order rows of equal (user, ts) by first stage, then content; others stay put."""
+    run = np.cumsum(run_start, dtype=np.int64) - 1
+    starts = np.flatnonzero(run_start)
+    sizes = np.diff(np.append(starts, run_start.size))
+    tied = np.flatnonzero(sizes[run] > 1)
+    if tied.size == 0:
+        return frame
+    content = ["event", *sorted(c for c in events.columns if c not in _REQUIRED)]
+    sub = events.select(pl.col(content).gather(pl.Series(frame[_ROW].to_numpy()[tied])))
+    order = (
+        sub.with_columns(
+            pl.Series(_RUN, run[tied]),
+            pl.Series(_KEY, frame[_KEY].to_numpy()[tied]),
+            pl.Series(_POS, tied),
+        )
+        .sort(_RUN, _KEY, *content, nulls_last=True, maintain_order=True)[_POS]
+        .to_numpy()
+    )
+    perm = np.arange(frame.height)
+    perm[tied] = order
+    return frame[perm]
+
+
+def _ranges(lo: _I64, hi: _I64) -> _I64:
+    """Concatenated ``arange(lo[g], hi[g] + 1)`` for every g, without a Python loop."""
+    lengths = hi - lo + 1
+    ends = np.cumsum(lengths)
+    return np.repeat(lo - (ends - lengths), lengths) + np.arange(int(ends[-1]) if ends.size else 0)
+
+
+def _nth(positions: _I64, after: _I64, owner: _I64, n: int, user: _I64, used: _BOOL | None) -> _I64:
+    """Per query, the ``n``-th unused position in ``positions`` at or after ``after``.
+
+    Only positions of the query's user ``owner`` count; -1 where there is none. ``used``
+    marks positions already taken (``None``: none are).
+    """
+    if positions.size == 0:
+        return np.full(after.size, -1, dtype=np.int64)
+    if used is None:
+        cum = np.arange(1, positions.size + 1, dtype=np.int64)
+    else:
+        cum = np.cumsum(~used[positions], dtype=np.int64)
+    padded = np.concatenate([np.zeros(1, dtype=np.int64), cum])
+    idx = np.searchsorted(positions, after, side="left")
+    hit = np.searchsorted(cum, padded[idx] + n, side="left")
+    ok = hit < positions.size
+    ok[ok] = user[positions[hit[ok]]] == owner[ok]
+    return np.where(ok, positions[np.minimum(hit, positions.size - 1)], -1)
+
+
+def _first_of_user(user: _I64) -> _BOOL:
+    new_user = np.ones(user.size, dtype=bool)
+    new_user[1:] = user[1:] != user[:-1]
+    return new_user
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@dataclass(frozen=True, eq=False)
+class _Lifecycle:
+    raw_row: _I64  # (users, stages): event-table row that reached each stage, -1 if none
+    raw_ts: _I64  # its time in microseconds (meaningless where raw_row is -1)
+    used: tuple[_I64, ...]  # per stage: event-table rows that stage used
+
+
+def _lifecycle(
+    rows: _Rows, stages: Sequence[StageLike], start: int = 0, prior: _Lifecycle | None = None
+) -> _Lifecycle:
+    """Raw lifecycle chains (no within/window), computed from stage ``start`` on."""
+    n = len(stages)
+    if prior is None:
+        p0 = rows.positions[0]
+        first = np.flatnonzero(_first_of_user(rows.user[p0]))
+        hit = first + stages[0].times - 1
+        ok = hit < p0.size
+        ok[ok] = rows.user[p0[hit[ok]]] == rows.user[p0[first[ok]]]
+        first, hit = first[ok], hit[ok]
+        raw_pos = np.full((first.size, n), -1, dtype=np.int64)
+        raw_pos[:, 0] = p0[hit]
+        used_pos = [p0[_ranges(first, hit)]]
+        start = 1
+    else:
+        raw_pos = np.full((prior.raw_row.shape[0], n), -1, dtype=np.int64)
+        kept = prior.raw_row[:, :start]
+        raw_pos[:, :start] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
+        used_pos = [rows.where(u) for u in prior.used[:start]]
+    used = np.zeros(rows.row.size, dtype=bool)
+    for u in used_pos:
+        used[u] = True
+    for i in range(start, n):
+        alive = np.flatnonzero(raw_pos[:, i - 1] >= 0)
+        prev = raw_pos[alive, i - 1]
+        positions = rows.positions[i]
+        # Rows at the same time as the previous reach count as "at or after" it.
+        after = rows.tie_start[prev]
+        hit = _nth(positions, after, rows.user[prev], stages[i].times, rows.user, used)
+        got = hit >= 0
+        raw_pos[alive[got], i] = hit[got]
+        lo = np.searchsorted(positions, after[got], side="left")
+        hi = np.searchsorted(positions, hit[got], side="left")
+        taken = positions[_ranges(lo, hi)]
+        used[taken] = True
+        used_pos.append(taken)
+    reached = raw_pos >= 0
+    return _Lifecycle(
+        raw_row=np.where(reached, rows.row[raw_pos], -1),
+        raw_ts=np.where(reached, rows.ts[raw_pos], 0),
+        used=tuple(rows.row[u] for u in used_pos),
+    )
+
+
+def _limits(ts: _I64, ok: _BOOL, stages: Sequence[StageLike], window: int | None) -> _BOOL:
+    """Where each step of each chain keeps its ``within`` and the ``window``."""
+    ok = ok.copy()
+    for i in range(1, ts.shape[1]):
+        within = _micros(stages[i].within)
+        if within is not None:
+            ok[:, i] &= ts[:, i] - ts[:, i - 1] <= within
+        if window is not None:
+            ok[:, i] &= ts[:, i] - ts[:, 0] <= window
+    return ok
+
+
+def _lifecycle_reach(
+    state: _Lifecycle, stages: Sequence[StageLike], window: int | None
+) -> tuple[_BOOL, _I64, _I64]:
+    ok = _limits(state.raw_ts, state.raw_row >= 0, stages, window)
+    return np.logical_and.accumulate(ok, axis=1), state.raw_ts, state.raw_row[:, 0]
+
+
+# --------------------------------------------------------------------------- best path
+
+
+@dataclass(frozen=True, eq=False)
+class _BestPath:
+    chain_row: _I64  # (starts, stages): event-table row completing each stage, -1 if none
+    chain_ts: _I64
+    chain_user: _I64  # dense user number of each start, non-decreasing
+
+
+def _best_path(
+    rows: _Rows, stages: Sequence[StageLike], start: int = 0, prior: _BestPath | None = None
+) -> _BestPath:
+    """Greedy chains from every start (no within/window), computed from stage ``start`` on."""
+    n = len(stages)
+    if prior is None:
+        p0 = rows.positions[0]
+        new_user = _first_of_user(rows.user[p0])
+        group = np.cumsum(new_user) - 1
+        rank = np.arange(p0.size) - np.flatnonzero(new_user)[group]
+        starts = p0[rank >= stages[0].times - 1]
+        chain = np.full((starts.size, n), -1, dtype=np.int64)
+        chain[:, 0] = starts
+        chain_user = rows.user[starts]
+        start = 1
+    else:
+        chain = np.full((prior.chain_row.shape[0], n), -1, dtype=np.int64)
+        kept = prior.chain_row[:, :start]
+        chain[:, :start] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
+        chain_user = rows.user[chain[:, 0]]
+    for k in range(start, n):
+        alive = np.flatnonzero(chain[:, k - 1] >= 0)
+        prev = chain[alive, k - 1]
+        # Strictly after the previous row, so no row serves two stages of one chain.
+        chain[alive, k] = _nth(
+            rows.positions[k], prev + 1, rows.user[prev], stages[k].times, rows.user, None
+        )
+    reached = chain >= 0
+    return _BestPath(
+        chain_row=np.where(reached, rows.row[chain], -1),
+        chain_ts=np.where(reached, rows.ts[chain], 0),
+        chain_user=chain_user,
+    )
+
+
+def _best_path_reach(
+    state: _BestPath, stages: Sequence[StageLike], window: int | None
+) -> tuple[_BOOL, _I64, _I64]:
+    ts = state.chain_ts
+    ok = _limits(ts, state.chain_row >= 0, stages, window)
+    level = np.logical_and.accumulate(ok, axis=1).sum(axis=1)
+    if level.size == 0:
+        return np.zeros((0, ts.shape[1]), dtype=bool), ts, state.chain_row[:, 0]
+    new_user = _first_of_user(state.chain_user)
+    best = np.maximum.reduceat(level, np.flatnonzero(new_user))
+    group = np.cumsum(new_user) - 1
+    # The user's row is the chain of their best level with the earliest start.
+    candidates = np.flatnonzero(level == best[group])
+    chosen = candidates[_first_of_user(group[candidates])]
+    reached = np.arange(ts.shape[1])[None, :] < best[:, None]
+    return reached, ts[chosen], state.chain_row[chosen, 0]
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True, eq=False)
+class Journeys:
+    """One row per acquired user: when they reached each stage.
+
+    Build it with :func:`build_journeys`; edit it with :meth:`update`.
+
+    Attributes
+    ----------
+    table
+        ``user_id`` (String), ``reach_0 … reach_{n-1}`` (``Datetime("us", "UTC")``, null
+        when not reached; ``reach_0`` never null), then one column per ``segment_by``
+        property. Row order carries no meaning.
+    stages
+        Stage names, in the order of the ``reach_i`` columns.
+    period
+        ``"day"``, ``"week"`` or ``"month"``: how cohorts are cut.
+    last_ts
+        The log's last timestamp (``None`` for an empty log).
+    mode
+        ``"lifecycle"`` or ``"best_path"``.
+    factory
+        The spec the table was built from.
+    """
+
+    table: pl.DataFrame
+    stages: tuple[str, ...]
+    period: str
+    last_ts: dt.datetime | None
+    mode: str
+    factory: FactoryLike = field(repr=False)
+    _events: pl.DataFrame = field(repr=False)
+    _state: _Lifecycle | _BestPath = field(repr=False)
+
+    def update(self, factory: FactoryLike) -> Journeys:
+        """The journeys of an edited factory, recomputing only what the edit touches.
+
+        ``period``, ``window``, ``within`` and ``segment_by`` edits reuse the computed
+        chains (no pass over the events). Editing, adding or removing stage ``i``
+        recomputes stages ``i`` and later from the stored rows of stages before ``i``;
+        changing the first stage or the mode rebuilds everything.
+
+        Examples
+        --------
+        >>> import datetime as dt, polars as pl
+        >>> from cfnb.spec import Factory, Stage
+        >>> events = pl.DataFrame({
+        ...     "user_id": ["a", "a", "b"], "event": ["visit", "signup", "visit"],
+        ...     "ts": [dt.datetime(2024, 1, 1, h, tzinfo=dt.UTC) for h in (0, 5, 1)],
+        ... })
+        >>> j = build_journeys(events, Factory([Stage("Visit", "visit"), Stage("Signup", "signup")]))
+        >>> j.table["reach_1"].count(), j.update(j.factory.replace(window="1h")).table["reach_1"].count()
+        (1, 0)
+        """
+        old = self.factory
+        if factory.mode != old.mode:
+            return build_journeys(self._events, factory, last_ts=self.last_ts)
+        new, before = list(factory.stages), list(old.stages)
+        changed = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(new, before, strict=False))
+                if a.match != b.match or a.times != b.times
+            ),
+            min(len(new), len(before)),
+        )
+        state = self._state
+        if changed == 0:
+            return build_journeys(self._events, factory, last_ts=self.last_ts)
+        if changed < len(new):
+            rows = _prepare(self._events, new)
+            if isinstance(state, _Lifecycle):
+                state = _lifecycle(rows, new, changed, state)
+            else:
+                state = _best_path(rows, new, changed, state)
+        elif changed < len(before):
+            state = _truncate(state, changed)
+        return _assemble(self._events, factory, state, self.last_ts)
+
+    def _repr_html_(self) -> str:
+        reached = " → ".join(
+            f"{name} {self.table[f'reach_{i}'].count():,}" for i, name in enumerate(self.stages)
+        )
+        return (
+            f"<p><b>Journeys</b> ({self.mode}, by {self.period}): {reached}</p>"
+            + self.table.head(10)._repr_html_()
+        )
+
+
+def _truncate(state: _Lifecycle | _BestPath, n: int) -> _Lifecycle | _BestPath:
+    if isinstance(state, _Lifecycle):
+        return _Lifecycle(state.raw_row[:, :n], state.raw_ts[:, :n], state.used[:n])
+    return _BestPath(state.chain_row[:, :n], state.chain_ts[:, :n], state.chain_user)
+
+
+def _check_events(events: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in _REQUIRED if c not in events.columns]
+    if missing:
+        hints = "".join(suggestion(c, events.columns) for c in missing)
+        raise JourneyError(
+            f"the events table has no column {choice_list(missing)}: it needs 'user_id', "
+            f"'event' and 'ts' (cfnb.load makes them); its columns are "
+            f"{choice_list(events.columns)}{hints}"
+        )
+    ts = events.schema["ts"]
+    if not isinstance(ts, pl.Datetime):
+        raise JourneyError(
+            f"column 'ts' must hold timestamps (Datetime), not {ts}; load the log with "
+            "cfnb.load or cast it with pl.col('ts').str.to_datetime()"
+        )
+    casts = []
+    if ts.time_zone is None:
+        casts.append(pl.col("ts").dt.replace_time_zone("UTC"))
+    elif ts.time_zone != "UTC":
+        casts.append(pl.col("ts").dt.convert_time_zone("UTC"))
+    if casts:
+        events = events.with_columns(casts)
+    if events.schema["ts"] != _UTC_US:
+        events = events.with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    if events.schema["user_id"] != pl.String or events.schema["event"] != pl.String:
+        events = events.with_columns(pl.col("user_id", "event").cast(pl.String))
+    return events
+
+
+def _check_factory(events: pl.DataFrame, factory: FactoryLike) -> None:
+    if not factory.stages:
+        raise SpecError(
+            "stages", "a factory needs at least one stage, e.g. Stage('Visit', 'visit')"
+        )
+    if factory.mode not in MODES:
+        raise SpecError("mode", unknown_choice("mode", factory.mode, MODES))
+    check_period(factory.period)
+    for name in factory.segment_by:
+        if name not in events.columns or name in _REQUIRED:
+            props = [c for c in events.columns if c not in _REQUIRED]
+            raise SpecError(
+                "segment_by",
+                f"no property column {name!r} in the events; choose from "
+                f"{choice_list(props, first=name)}{suggestion(name, props)}",
+            )
+
+
+def _assemble(
+    events: pl.DataFrame,
+    factory: FactoryLike,
+    state: _Lifecycle | _BestPath,
+    last_ts: dt.datetime | None,
+) -> Journeys:
+    _check_factory(events, factory)
+    stages = list(factory.stages)
+    window = _micros(factory.window)
+    if isinstance(state, _Lifecycle):
+        reached, ts, row0 = _lifecycle_reach(state, stages, window)
+    else:
+        reached, ts, row0 = _best_path_reach(state, stages, window)
+    index = pl.Series(row0, dtype=pl.Int64)
+    columns: dict[str, pl.Series] = {"user_id": events["user_id"].gather(index)}
+    for i in range(len(stages)):
+        columns[f"reach_{i}"] = pl.Series(f"reach_{i}", ts[:, i], dtype=pl.Int64)
+    table = pl.DataFrame(columns).with_columns(
+        pl.when(pl.Series(reached[:, i])).then(pl.col(f"reach_{i}")).cast(_UTC_US)
+        for i in range(len(stages))
+    )
+    if factory.segment_by:
+        table = pl.concat(
+            [table, events.select(pl.col(list(factory.segment_by)).gather(index))],
+            how="horizontal",
+        )
+    return Journeys(
+        table=table,
+        stages=tuple(s.name for s in stages),
+        period=factory.period,
+        last_ts=last_ts,
+        mode=factory.mode,
+        factory=factory,
+        _events=events,
+        _state=state,
+    )
+
+
+def build_journeys(
+    events: pl.DataFrame, factory: FactoryLike, *, last_ts: dt.datetime | None = None
+) -> Journeys:
+    """Build the journeys table: each acquired user's reach time of every stage.
+
+    The semantics (lifecycle and best_path, ties, ``times``, ``within``, ``window``) are
+    in this module's docstring.
+
+    Parameters
+    ----------
+    events
+        The events table (``user_id``, ``event``, ``ts`` and property columns), as
+        ``EventLog.events`` holds it. Row order does not matter.
+    factory
+        The spec: its stages, ``mode``, ``window``, ``period`` and ``segment_by``.
+    last_ts
+        The log's last timestamp; by default the largest ``ts`` in ``events``.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from cfnb.spec import Factory, Stage
+    >>> t = lambda h: dt.datetime(2024, 1, 1, h, tzinfo=dt.UTC)
+    >>> events = pl.DataFrame({
+    ...     "user_id": ["a", "a", "a", "b", "b"],
+    ...     "event": ["visit", "signup", "visit", "visit", "pay"],
+    ...     "ts": [t(0), t(2), t(3), t(1), t(4)],
+    ...     "channel": ["ads", None, "seo", "seo", None],
+    ... })
+    >>> factory = Factory([Stage("Visit", "visit"), Stage("Signup", "signup")],
+    ...                   segment_by=["channel"])
+    >>> build_journeys(events, factory).table.sort("user_id")
+    shape: (2, 4)
+    ┌─────────┬─────────────────────────┬─────────────────────────┬─────────┐
+    │ user_id ┆ reach_0                 ┆ reach_1                 ┆ channel │
+    │ ---     ┆ ---                     ┆ ---                     ┆ ---     │
+    │ str     ┆ datetime[μs, UTC]       ┆ datetime[μs, UTC]       ┆ str     │
+    ╞═════════╪═════════════════════════╪═════════════════════════╪═════════╡
+    │ a       ┆ 2024-01-01 00:00:00 UTC ┆ 2024-01-01 02:00:00 UTC ┆ ads     │
+    │ b       ┆ 2024-01-01 01:00:00 UTC ┆ null                    ┆ seo     │
+    └─────────┴─────────────────────────┴─────────────────────────┴─────────┘
+    """
+    events = _check_events(events)
+    _check_factory(events, factory)
+    if last_ts is None:
+        last_ts = events["ts"].max() if events.height else None  # type: ignore[assignment]
+    stages = list(factory.stages)
+    rows = _prepare(events, stages)
+    state = _lifecycle(rows, stages) if factory.mode == "lifecycle" else _best_path(rows, stages)
+    return _assemble(events, factory, state, last_ts)
