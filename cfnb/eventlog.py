@@ -132,15 +132,19 @@ class EventLog:
     @cached_property
     def events(self) -> pl.DataFrame:
         """The loaded events: ``user_id``, ``event``, ``ts`` (UTC), then the properties."""
-        return self._con.sql("SELECT * EXCLUDE (__file, __row) FROM events").pl()
+        return self._frame("SELECT * EXCLUDE (__file, __row) FROM events")
 
     @cached_property
     def rejected(self) -> pl.DataFrame:
-        """Every rejected row: ``file``, ``row`` (1-based record number in the file, header
-        excluded), ``line`` (physical line, for malformed lines), ``reason``, ``detail`` and
-        ``raw`` (the row's original values as JSON, or the raw text of a malformed line),
-        ordered as in the source."""
-        return self._con.sql("SELECT * FROM __rejected ORDER BY file, row, reason").pl()
+        """Every rejected row, ordered as in the source.
+
+        Columns: ``file``; ``row``, the 1-based record number within the file (header and
+        blank lines excluded); ``line``, the physical line where known (JSON Lines and
+        whitespace-separated files, malformed CSV lines), else null; ``reason``;
+        ``detail``; ``raw``, the row's original values as JSON, or the raw text of a
+        malformed line. :mod:`cfnb.loading` defines records and reasons.
+        """
+        return self._frame("SELECT * FROM __rejected ORDER BY file, row, reason")
 
     @cached_property
     def schema(self) -> dict[str, pl.DataType]:
@@ -149,10 +153,15 @@ class EventLog:
 
     def event_names(self) -> pl.DataFrame:
         """Event names with their number of events and of distinct users, most frequent first."""
-        return self._con.sql(
+        return self._frame(
             "SELECT event, count(*) AS events, count(DISTINCT user_id) AS users FROM events "
             "GROUP BY event ORDER BY events DESC, event"
-        ).pl()
+        )
+
+    def _frame(self, sql: str) -> pl.DataFrame:
+        # DuckDB's stubs type ``.pl()`` loosely; the annotation is the contract.
+        frame: pl.DataFrame = self._con.sql(sql).pl()
+        return frame
 
     @property
     def time_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:

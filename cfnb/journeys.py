@@ -89,6 +89,7 @@ _BOOL: TypeAlias = npt.NDArray[np.bool_]
 _UTC_US = pl.Datetime("us", "UTC")
 _REQUIRED = ("user_id", "event", "ts")
 _ROW, _UH, _KEY = "__cfnb_row", "__cfnb_uh", "__cfnb_key"
+_NEW, _ORD = "__cfnb_new", "__cfnb_ord"
 _RUN, _POS = "__cfnb_run", "__cfnb_pos"
 # Fixed, so the (only) use of the hash, grouping rows by user, is reproducible.
 _HASH_SEED = 0x5EED
@@ -177,45 +178,44 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
         # Filtering by name first keeps the rest of the work proportional to the rows
         # the stages can use, not to the log.
         lazy = lazy.filter(pl.col("event").is_in(sorted(names)))
-    first_stage = pl.min_horizontal(
-        [pl.when(pl.col(m)).then(pl.lit(k, pl.Int32)) for k, m in enumerate(masks)]
-    )
+    user, prev = pl.col("user_id"), pl.col("user_id").shift()
+    in_order = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
     frame = (
-        lazy.select(
-            pl.col(_ROW).cast(pl.Int64),
-            "user_id",
-            "ts",
-            *(
-                s.match.to_polars().fill_null(False).alias(m)
-                for s, m in zip(stages, masks, strict=True)
-            ),
+        lazy.with_columns(
+            s.match.to_polars().fill_null(False).alias(m)
+            for s, m in zip(stages, masks, strict=True)
         )
-        .with_columns(first_stage.alias(_KEY))
-        .filter(pl.col(_KEY).is_not_null())
-        .collect()
+        .filter(pl.any_horizontal(masks))
+        .select(
+            pl.col(_ROW).cast(pl.Int64),
+            "ts",
+            *masks,
+            (user != prev).fill_null(True).alias(_NEW),
+            in_order.fill_null(True).alias(_ORD),
+            _user_hash(user).alias(_UH),
+        )
+        # Polars 2's default streaming engine sorts several times slower here.
+        .collect(engine="in-memory")
     )
-    by = "user_id"
-    if not _in_user_time_order(frame):
-        frame = frame.with_columns(_user_hash(pl.col("user_id")).alias(_UH)).sort(_UH, "ts")
-        by = _UH
-        collided = frame.select(
-            (
-                (pl.col(_UH) == pl.col(_UH).shift())
-                & (pl.col("user_id") != pl.col("user_id").shift())
-            )
-            .fill_null(False)
-            .any()
-        ).item()
-        if collided:
+    if not frame[_ORD].all():
+        # A log stored in (user_id, ts) order skips this, the one sort of the build.
+        frame = frame.sort(_UH, "ts")
+        ids = events["user_id"].gather(frame[_ROW])
+        uh = frame[_UH]
+        frame = frame.with_columns((uh != uh.shift()).fill_null(True).alias(_NEW))
+        if ((uh == uh.shift()) & (ids != ids.shift())).any():
             # Two users share a 64-bit hash: sort by the ids themselves (slower, exact).
-            frame = frame.sort("user_id", "ts")
-            by = "user_id"
-    flags = frame.select((pl.col(by) != pl.col(by).shift()).fill_null(True))[by].to_numpy()
+            frame = (
+                frame.with_columns(ids.alias("user_id"))
+                .sort("user_id", "ts")
+                .with_columns((user != prev).fill_null(True).alias(_NEW))
+            )
+    flags = frame[_NEW].to_numpy()
     ts = frame["ts"].to_physical().to_numpy().astype(np.int64, copy=False)
     new_moment = flags.copy()
     new_moment[1:] |= ts[1:] != ts[:-1]
     # Reordering within a (user, ts) run moves no run boundary, so flags and ts stay valid.
-    frame = _order_ties(frame, events, new_moment)
+    frame = _order_ties(frame, events, new_moment, masks)
     starts = np.flatnonzero(new_moment)
     return _Rows(
         row=frame[_ROW].to_numpy().astype(np.int64, copy=False),
@@ -226,14 +226,9 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
     )
 
 
-def _in_user_time_order(frame: pl.DataFrame) -> bool:
-    """Whether rows already run by ``user_id``, then ``ts`` (a log stored sorted skips a sort)."""
-    user, prev = pl.col("user_id"), pl.col("user_id").shift()
-    ordered = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
-    return bool(frame.select(ordered.fill_null(True).all()).item())
-
-
-def _order_ties(frame: pl.DataFrame, events: pl.DataFrame, run_start: _BOOL) -> pl.DataFrame:
+def _order_ties(
+    frame: pl.DataFrame, events: pl.DataFrame, run_start: _BOOL, masks: list[str]
+) -> pl.DataFrame:
     """Order rows of equal (user, ts) by first stage, then content; others stay put."""
     run = np.cumsum(run_start, dtype=np.int64) - 1
     starts = np.flatnonzero(run_start)
@@ -241,12 +236,14 @@ def _order_ties(frame: pl.DataFrame, events: pl.DataFrame, run_start: _BOOL) -> 
     tied = np.flatnonzero(sizes[run] > 1)
     if tied.size == 0:
         return frame
+    matched = np.stack([frame[m].to_numpy()[tied] for m in masks], axis=1)
+    first_stage = np.argmax(matched, axis=1)
     content = ["event", *sorted(c for c in events.columns if c not in _REQUIRED)]
     sub = events.select(pl.col(content).gather(pl.Series(frame[_ROW].to_numpy()[tied])))
     order = (
         sub.with_columns(
             pl.Series(_RUN, run[tied]),
-            pl.Series(_KEY, frame[_KEY].to_numpy()[tied]),
+            pl.Series(_KEY, first_stage),
             pl.Series(_POS, tied),
         )
         .sort(_RUN, _KEY, *content, nulls_last=True, maintain_order=True)[_POS]

@@ -45,7 +45,10 @@ only spaces) hold no record and are not counted; the header is not a record. Eve
 is counted in ``rows_read`` and ends up loaded or rejected. A rejected row's ``row`` is its
 1-based record number within its file (header and blank lines excluded, malformed records
 included), and ``line`` is its physical line in the file where cfnb knows it (every row of
-JSON Lines and whitespace-separated files; the malformed lines of CSV files).
+JSON Lines and whitespace-separated files; the malformed lines of CSV files). A row with
+several problems is rejected for the first of: ``null user``, ``null event``, ``null
+timestamp``, ``unparseable timestamp``. Blank text (only spaces) in the user or event
+column is a null, and so is NaN in a float user column.
 
 Exact duplicates are rows whose loaded values (user, event, instant, every property) are
 all equal; they are counted either way, and ``duplicates="drop"`` keeps only the first.
@@ -89,9 +92,7 @@ _OFFSET_RE = (
     r"\s*((UTC|GMT)\s*)?([+-]\d{1,2}(:?\d{2})?)$"  # DuckDB wants '+01:00' right after the time
 )
 _ZONE_RE = (
-    _DATE_RE
-    + _TIME_RE
-    + r"\s*(Z|((UTC|GMT)\s*)?[+-]\d{1,2}(:?\d{2})?|[A-Za-z][\w+-]*(/[\w+-]+)*)"
+    _DATE_RE + _TIME_RE + r"\s*(Z|((UTC|GMT)\s*)?[+-]\d{1,2}(:?\d{2})?|[A-Za-z][\w+-]*(/[\w+-]+)*)"
 )
 _NUMBER_RE = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
@@ -411,7 +412,7 @@ def _stage_csv(
         con.execute(
             f"""
             INSERT INTO __malformed
-            SELECT b.file, b.line - ?, b.line, {_REJECT_DETAIL_SQL},
+            SELECT b.file, coalesce(n.records, b.line) - ?, b.line, {_REJECT_DETAIL_SQL},
                    trim(b.raw, chr(10) || chr(13))
             FROM __bad b LEFT JOIN (
               SELECT __file, __line,
@@ -1010,12 +1011,17 @@ def _finish(
         "time", ts, TS_CANDIDATES, [n for n in names if n not in (user_col, event_col)], where
     )
     props = [n for n in names if n not in (user_col, event_col, ts_col)]
+    mapped = {
+        "user_id": ("user", repr(user_col)),
+        "event": ("event", repr(event_col) if event_col else f"the constant {event_name!r}"),
+        "ts": ("time", repr(ts_col)),
+    }
     for p in props:
-        if p in ("user_id", "event", "ts"):
+        if p in mapped:
+            role, source = mapped[p]
             raise errors.LoadError(
                 f"Column {p!r} of {where} would clash with cfnb's own {p!r} column (the mapped "
-                f"{ {'user_id': 'user', 'event': 'event', 'ts': 'time'}[p] } column is {({'user_id': user_col, 'event': event_col, 'ts': ts_col})[p]!r}). "
-                f"Rename it before loading, or map it explicitly."
+                f"{role} column is {source}). Rename it before loading, or map it explicitly."
             )
 
     prop_types = _infer_text_types(con, props) if staged.untyped else {p: types[p] for p in props}
@@ -1125,17 +1131,18 @@ def _handle_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], policy
         con.execute(
             f"""
             CREATE TEMP TABLE __dups AS
-            SELECT __file, __row, first_row FROM (
+            SELECT __file, __row, first_file, first_row FROM (
               SELECT __file, __row,
                      row_number() OVER w AS k,
+                     first_value(__file) OVER w AS first_file,
                      first_value(__row) OVER w AS first_row
               FROM events WINDOW w AS (PARTITION BY {cols} ORDER BY __file, __row)
             ) WHERE k > 1
             """
         )
         con.execute(
-            "INSERT INTO __rejected SELECT __file, __row, NULL, 'duplicate', 'same values as row ' || first_row, NULL "
-            "FROM __dups"
+            "INSERT INTO __rejected SELECT __file, __row, NULL, 'duplicate', 'same values as row ' || first_row "
+            "|| CASE WHEN first_file = __file THEN '' ELSE ' of ' || first_file END, NULL FROM __dups"
         )
         con.execute(
             "DELETE FROM events WHERE (__file, __row) IN (SELECT __file, __row FROM __dups)"
@@ -1175,7 +1182,8 @@ def _build_report(
         )
     warnings: list[str] = []
     if staged.blank_lines:
-        warnings.append(f"{staged.blank_lines} blank lines skipped (they hold no record)")
+        plural = "s" if staged.blank_lines != 1 else ""
+        warnings.append(f"{staged.blank_lines} blank line{plural} skipped (they hold no record)")
     if duplicates and duplicate_policy == "keep":
         warnings.append(
             f"{duplicates} exact duplicate rows kept (pass duplicates='drop' to drop them)"

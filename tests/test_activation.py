@@ -251,6 +251,7 @@ def test_the_behaviour_that_separates_retained_users_is_suggested() -> None:
         "Suggested activation: 'create_project' at least 3 times in the first 7 days "
         f"(odds ratio 16.0, 95% CI {woolf.lower:.1f} to {woolf.upper:.1f}; 33% of 120 users do it)"
     )
+    assert "Suggested activation" in cands._repr_html_()
     stage = cands.suggestion.to_stage()
     assert (stage.name, stage.times, stage.within) == ("Activation", 3, dt.timedelta(days=7))
 
@@ -292,3 +293,25 @@ def test_retained_needs_a_stage_after_activation_or_a_condition() -> None:
     events, j = candidate_events()
     with pytest.raises(MetricError, match="retained= is needed"):
         activation_candidates(events, j)
+
+
+def test_referral_compares_who_brought_a_referred_user() -> None:
+    # Users 12 and 13 came through activated users 0 and 1; user 14 through user 10, who
+    # never activated. So 2 of 10 activated users referred someone, and 1 of 10 others.
+    j = journeys(ACTIVATED)
+    referrers = {"u12": "u0", "u13": "u1", "u14": "u10"}
+    table = j.table.with_columns(
+        referrer=pl.col("user_id").replace_strict(referrers, default=None, return_dtype=pl.String)
+    )
+    row = (
+        activation_effect(J(table, STAGES, "day", j.last_ts), FACTORY)
+        .table.filter(outcome="referral")
+        .row(0, named=True)
+    )
+    assert (row["basis"], row["activated_hits"], row["other_hits"]) == (
+        "bring a referred user",
+        2,
+        1,
+    )
+    assert row["ratio"] == pytest.approx(2.0)
+    assert row["note"] is None

@@ -242,6 +242,19 @@ def test_dropped_duplicates_are_rejected_rows_naming_the_row_they_repeat(
     assert log.report.warnings == ()
 
 
+def test_a_duplicate_of_a_row_in_another_file_names_that_file(tmp_path: Path) -> None:
+    (tmp_path / "day1.csv").write_text(HEADER + "u1,visit,2026-01-05,free\n")
+    (tmp_path / "day2.csv").write_text(
+        HEADER + "u2,visit,2026-01-05,free\nu1,visit,2026-01-05,free\n"
+    )
+
+    log = cfnb.load(tmp_path, duplicates="drop")
+
+    assert log.rejected.select("row", "detail").rows() == [
+        (2, f"same values as row 1 of {tmp_path / 'day1.csv'}")
+    ]
+
+
 def test_the_duplicates_policy_is_checked() -> None:
     with pytest.raises(ValueError, match="duplicates must be 'keep' or 'drop', got 'first'"):
         cfnb.load(
@@ -277,7 +290,7 @@ record = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     records=st.lists(record, min_size=1, max_size=12).filter(

@@ -275,3 +275,10 @@ def test_whitespace_separated_text_maps_like_any_other(write_file: Callable[...,
         ("00001", "purchase", dt.datetime(1997, 1, 1, tzinfo=UTC), 11.77),
         ("00002", "purchase", dt.datetime(1997, 1, 12, tzinfo=UTC), 12.0),
     ]
+
+
+def test_event_name_over_a_log_that_has_an_event_column_is_refused() -> None:
+    source = frame(user_id=["u1"], event=["visit"], ts=["2026-01-05"])
+
+    with pytest.raises(LoadError, match="the mapped event column is the constant 'purchase'"):
+        cfnb.load(source, event_name="purchase")

@@ -108,6 +108,14 @@ def test_a_point_beyond_the_limits_is_a_signal() -> None:
     assert chart.predictable is False
 
 
+def test_a_point_below_the_lower_limit_is_a_signal_too() -> None:
+    # 20 20 20 20 20 2: mean 102 / 6 = 17; moving ranges 0 0 0 0 18, mean 3.6;
+    # lower limit 17 - 2.66 · 3.6 = 7.42 > 2
+    chart = xmr([20, 20, 20, 20, 20, 2], lower_bound=0.0)
+    assert chart.lower_limit == pytest.approx(7.424)
+    assert chart.signals == (None, None, None, None, None, "outside limits")
+
+
 def test_a_run_of_eight_on_one_side_marks_every_point_of_the_run() -> None:
     # 1 x8 then 5 5: mean 18 / 10 = 1.8; moving ranges 0 x7, 4, 0: mean 4 / 9;
     # limits 1.8 ± 1.18: the 5s are outside, the eight 1s are a run below the centre

@@ -18,7 +18,9 @@ dilute either group. Outcomes, each for activated vs not activated users:
 * ``paying``: paid at least once (a revenue table row with a positive amount at or after
   ``reach_0``), or reached the stage named "Revenue" when no revenue table is given;
 * ``revenue per user``: the mean of each user's total revenue (revenue table only);
-* ``referral``: reached the stage named "Referral", when there is one.
+* ``referral``: brought at least one referred user (:mod:`cfnb.metrics.referral`), when
+  the journeys or ``events`` have a ``referrer`` column; else reached the stage named
+  "Referral", when there is one.
 
 A rate outcome gets its risk ratio (activated rate / other rate) with a Katz log interval;
 revenue per user gets a ratio of means with a delta-method interval
@@ -61,6 +63,7 @@ from cfnb.metrics.constraint import (
     stage_index,
     utc,
 )
+from cfnb.metrics.referral import referred_pairs
 from cfnb.periods import add_periods
 from cfnb.stats import odds_ratio, ratio_of_means, risk_ratio
 
@@ -261,6 +264,8 @@ def activation_effect(
     paying: int | str | None = None,
     referral: int | str | None = None,
     amount: str = "amount",
+    events: object = None,
+    referrer: str = "referrer",
     level: float = 0.95,
     horizon: dt.timedelta | str | None = None,
 ) -> ActivationEffect:
@@ -282,6 +287,11 @@ def activation_effect(
         "Revenue", the stage named "Referral" (each only if it comes after activation).
     amount : str
         The revenue table's amount column.
+    events : pl.DataFrame or EventLog, optional
+        With a ``referrer`` column (here or in the journeys), referral is "brought at
+        least one referred user" (see :mod:`cfnb.metrics.referral`) instead of a stage.
+    referrer : str
+        The column naming the referring user.
 
     Examples
     --------
@@ -346,6 +356,12 @@ def activation_effect(
             frame = settled(max(p, a)).with_columns(_hit=pl.col(f"reach_{p}").is_not_null())
             rows.append(_rate_row("paying", f"reach {stages[p]}", frame, "_hit", level, stages[p]))
 
+    if referral is None and (events is not None or referrer in journeys.table.columns):
+        log = events_frame(events, ("user_id", "ts")) if events is not None else None
+        pairs = referred_pairs(journeys, log, referrer)
+        frame = settled(a).with_columns(_hit=pl.col("user_id").is_in(pairs["_referrer"].implode()))
+        rows.append(_rate_row("referral", "bring a referred user", frame, "_hit", level))
+        return ActivationEffect(stages[a], level, pl.DataFrame(rows, schema=_EFFECT_SCHEMA))
     f = (
         _named_stage(stages, "referral", a)
         if referral is None

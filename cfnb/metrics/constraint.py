@@ -2,17 +2,23 @@
 
 DESIGN.md §6. Every link ``i`` (stage ``i`` given stage ``i-1``, ``1 ≤ i ≤ happy``) has
 
-* ``rate[i]``: its conversion over the *recent complete cohorts* — the last ``recent``
-  calendar cohorts (periods of ``reach_0``) in which every member had the full time to
-  pass the link, so no rate is dragged down by users who could still convert;
+* ``rate[i]``: its conversion (users at stage ``i`` / users at stage ``i-1``, pooled)
+  over the *recent complete cohorts* — the last ``recent`` cohorts in which every member
+  had the full time to pass the link, so no rate is dragged down by users who could
+  still convert;
 * ``target[i]``: the spec's ``target`` if given, else the best rate that link reached in
   one of those cohorts with at least ``min_cohort_users`` users at stage ``i-1`` (the
   factory's own demonstrated best);
 * ``gain_per_period``: throughput is the input times the product of the rates, so raising
   ``rate[i]`` to ``target[i]`` multiplies it by ``target/rate``: the gain is
   ``throughput_per_period * (target/rate - 1)`` happy customers per period (0 when the link
-  is already at or above target). Throughput per period is the mean number of users who
-  reached the happy stage per complete calendar period, over the last ``recent`` periods.
+  is already at or above target). Throughput per period is measured on the same cohorts
+  as the rates: the mean number of happy customers made per recent cohort complete
+  through the happy stage (in a steady factory, the happy customers per period; unlike a
+  calendar count it is not dragged down by a ramp-up, by cohorts still in progress, or by
+  a log that runs on after its last arrival).
+
+A *cohort* is a period (of ``reach_0``) in which at least one user was acquired.
 
 **The constraint is the link with the largest gain.** Links after the happy stage do not
 feed throughput (it counts happy customers): they are listed with their rates and
@@ -36,11 +42,16 @@ Honest verdicts (the ``status`` of the result):
     the constraint is Acquisition: there are no users in the factory yet, or every link
     is at or above its target (then only more input raises throughput);
 ``"not yet repeatable"``
-    fewer than ``min_periods`` complete periods, or a throughput series that is not
-    predictable (XmR over the last ``recent`` periods): the verdict names the link whose
-    rate varies most across the recent complete cohorts (coefficient of variation = sample
-    standard deviation / mean of the cohort rates, over cohorts with at least
-    ``min_cohort_users`` users at the link's entry) instead of pretending precision.
+    fewer than ``min_periods`` complete periods of throughput, or a throughput series
+    that is not predictable: the XmR chart of :mod:`cfnb.metrics.throughput` over every
+    complete period (the same verdict as the throughput chart with the default
+    ``min_periods``). The verdict then names what varies most across the recent complete
+    cohorts, by coefficient of variation (sample standard deviation / mean): each link's
+    cohort rates (cohorts with at least ``min_cohort_users`` users at the link's entry)
+    and, since throughput = input x the rates, Acquisition's users per cohort. The
+    tables are still filled in; no link is marked as the constraint.
+
+Ties go upstream (on equal gains or equal variation), as the upstream link feeds the rest.
 
 Also here: :func:`constraint_by_segment` (the same per value of a segment column, with
 segments that feed low-quality users flagged), the period-over-period table of
@@ -66,7 +77,7 @@ import polars as pl
 
 from cfnb.errors import CfnbError, did_you_mean
 from cfnb.metrics.throughput import OUTSIDE, RUN_LENGTH, XmR, throughput, xmr
-from cfnb.periods import period_end, period_noun, period_range, period_start
+from cfnb.periods import period_end, period_noun, period_start
 from cfnb.stats import newcombe_interval
 
 __all__ = [
@@ -504,13 +515,16 @@ _COHORT_SCHEMA = {
 
 
 def _cohort_links(table: pl.DataFrame, s: _Setup, recent: int) -> pl.DataFrame:
-    """Per calendar cohort and link: users in, users out, rate, complete, recent."""
+    """Per cohort and link: users in, users out, rate, complete, recent.
+
+    A cohort is a period in which someone was acquired: a period with no acquisition (a
+    gap, or a log that runs on after its last arrival) has no cohort, so it can be
+    neither "recent" nor a zero in the variation of the input.
+    """
     if table.height == 0 or s.last_ts is None or len(s.names) < 2:
         return pl.DataFrame(schema=_COHORT_SCHEMA)
-    first = table["reach_0"].min()
-    assert isinstance(first, dt.datetime)
-    cohorts = period_range(first, s.last_ts, s.period).alias("cohort").to_frame()
     base = table.with_columns(cohort=period_start(pl.col("reach_0"), s.period))
+    cohorts = base.select("cohort").unique()
     frames = []
     for i in range(1, len(s.names)):
         entered = pl.col(f"reach_{i - 1}").is_not_null()
@@ -598,7 +612,10 @@ class ConstraintResult:
     period_over_period : pl.DataFrame
         ``cohort, link, stage, rate, previous_rate, happy, previous_happy,
         improved_while_throughput_fell`` for consecutive cohorts complete through the
-        happy stage; ``happy`` is the number of happy customers the cohort produced.
+        happy stage; ``happy`` is the number of happy customers the cohort produced. A
+        link *improved* when the 95% Newcombe interval of its rate change lies above 0
+        (both cohorts with at least ``min_cohort_users`` at the link's entry), and
+        throughput *fell* when the cohort made fewer happy customers than the one before.
     notes : tuple of str
         Extra findings in words (for example a link that improved while throughput fell).
 
@@ -703,14 +720,24 @@ def constraint(
 
     Examples
     --------
+    Ten weeks of 10 visitors, 2 of whom activate each week, against a 40% target:
+    doubling activation doubles the 2 happy customers a week.
+
     >>> import datetime as dt, polars as pl
     >>> from types import SimpleNamespace as NS
-    >>> f = NS(stages=[NS(name="Acquisition", target=None, within=None),
-    ...                NS(name="Activation", target=None, within=None)], window=None)
-    >>> j = NS(table=pl.DataFrame(schema={"user_id": pl.String,
-    ...        "reach_0": pl.Datetime("us", "UTC"), "reach_1": pl.Datetime("us", "UTC")}),
-    ...        stages=("Acquisition", "Activation"), period="week", last_ts=None)
-    >>> constraint(j, f).summary
+    >>> from cfnb.spec import Factory, Stage
+    >>> f = Factory([Stage("Acquisition", "visit"), Stage("Activation", "use", target=0.4)])
+    >>> t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    >>> reach_0 = [t0 + dt.timedelta(weeks=w, minutes=u) for w in range(10) for u in range(10)]
+    >>> reach_1 = [t if i % 10 < 2 else None for i, t in enumerate(reach_0)]
+    >>> table = pl.DataFrame({"user_id": [str(i) for i in range(100)],
+    ...                       "reach_0": reach_0, "reach_1": reach_1})
+    >>> j = NS(table=table, stages=f.stage_names, period="week",
+    ...        last_ts=t0 + dt.timedelta(weeks=10))
+    >>> constraint(j, f, min_cohort_users=5).summary
+    'Constraint: Activation — 20% vs target 40%; +2 happy customers/week if fixed'
+    >>> constraint(NS(table=table.head(0), stages=f.stage_names, period="week",
+    ...               last_ts=None), f).summary
     'Constraint: Acquisition — no users in the factory yet; bring in raw material first'
     """
     for name, v in (("recent", recent), ("min_periods", min_periods)):
@@ -757,9 +784,14 @@ def _analyse(
     cohorts = _cohort_links(table, s, recent)
     series = _throughput_series(table, s)
     values = [float(v) for v in series["happy"].to_list()]
-    baseline = values[-recent:]
-    tput = sum(baseline) / len(baseline) if baseline else None
     chart = _chart(values, min_periods)
+    # Throughput per period, measured on the same cohorts as the last link's rate: the
+    # happy customers made per recent cohort complete through the happy stage. In a
+    # steady factory it equals happy customers per calendar period; unlike the calendar
+    # count it is not dragged down by a ramp-up, by cohorts still in progress, or by a
+    # log that runs on after its last arrival.
+    yields = cohorts.filter(pl.col("link") == h, pl.col("recent"))["users_out"]
+    tput = float(yields.sum()) / yields.len() if h > 0 and yields.len() else None
 
     link_rows: list[dict[str, Any]] = []
     for i in range(1, len(names)):
@@ -833,7 +865,7 @@ def _analyse(
             r["gain_per_period"] = tput * (target / rate - 1.0) if target > rate else 0.0
 
     n_periods = len(values)
-    status, named, notes = _verdict(table, source_row, chain, chart)
+    status, named, unweighed = _verdict(table, source_row, chain, chart)
     for r in link_rows:
         r["is_constraint"] = status == "constraint" and r is named
     links = pl.DataFrame(
@@ -841,8 +873,14 @@ def _analyse(
         schema=_LINK_SCHEMA,
     )
     pop = _period_over_period(table, s, cohorts, min_users)
-    notes = notes + _nonlinear_notes(pop, noun)
-    summary = _summary(status, named, s, tput, chart, table.height)
+    notes = _nonlinear_notes(pop, noun)
+    unweighable = [r["stage"] for r in chain if r["gain_per_period"] is None]
+    if status == "constraint" and unweighable:
+        notes = (
+            f"{', '.join(unweighable)} could not be weighed (no target or no data yet).",
+            *notes,
+        )
+    summary = _summary(status, named, s, tput, chart, table.height, unweighed)
     return ConstraintResult(
         status=status,
         stage=names[0] if status == "raw material" else (named["stage"] if named else None),
@@ -874,31 +912,43 @@ def _verdict(
     source_row: dict[str, Any],
     chain: list[dict[str, Any]],
     chart: XmR,
-) -> tuple[str, dict[str, Any] | None, tuple[str, ...]]:
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """Status, the row it names, and (for "not yet repeatable") why, when not the chart."""
     if table.height == 0 or not chain:
-        return "raw material", None, ()
+        return "raw material", None, None
+    varied = [r for r in [source_row, *chain] if r["cv"] is not None and r["cv"] > 0]
+    # On a tie the upstream one: it feeds the others.
+    most = max(varied, key=lambda r: (r["cv"], -r["link"])) if varied else None
     if not chart.predictable:
-        varied = [r for r in [source_row, *chain] if r["cv"] is not None and r["cv"] > 0]
-        # On a tie the upstream one: it feeds the others.
-        most = max(varied, key=lambda r: (r["cv"], -r["link"])) if varied else None
-        return "not yet repeatable", most, ()
+        return "not yet repeatable", most, None
     starved = [r for r in chain if r["rate"] == 0 and (r["target"] or 0) > 0]
     if starved:
-        return "constraint", starved[0], ()
+        return "constraint", starved[0], None
     gains = [r for r in chain if r["gain_per_period"] is not None and r["gain_per_period"] > 0]
+    unknown = [r for r in chain if r["gain_per_period"] is None]
+    if not gains and unknown:
+        # "Every link is at target" would be a guess: some links cannot be weighed yet.
+        names = ", ".join(r["stage"] for r in unknown)
+        return (
+            "not yet repeatable",
+            most,
+            f"{names} cannot be weighed yet ({_why_unknown(unknown[0])})",
+        )
     if not gains:
-        unknown = [r["stage"] for r in chain if r["gain_per_period"] is None]
-        note: tuple[str, ...] = ()
-        if unknown:
-            note = (
-                "No target or no recent complete cohort for "
-                + ", ".join(unknown)
-                + "; give those stages a target in the spec to weigh them.",
-            )
-        return "raw material", None, note
+        return "raw material", None, None
     # Largest gain; on a tie the upstream link, since it also feeds the others.
     best = max(gains, key=lambda r: (r["gain_per_period"], -r["link"]))
-    return "constraint", best, ()
+    return "constraint", best, None
+
+
+def _why_unknown(r: dict[str, Any]) -> str:
+    if r["cohorts"] == 0:
+        return f"no cohort has had its full time to reach {r['stage']}"
+    if r["rate"] is None:
+        return f"nobody has reached {r['from_stage']} in the recent complete cohorts"
+    if r["target"] is None:
+        return f"no spec target and no recent cohort big enough to set one for {r['stage']}"
+    return "no recent cohort is complete through the happy stage"
 
 
 def _summary(
@@ -908,6 +958,7 @@ def _summary(
     tput: float | None,
     chart: XmR,
     users: int,
+    unweighed: str | None = None,
 ) -> str:
     noun = s.period
     if status == "raw material":
@@ -921,7 +972,9 @@ def _summary(
         )
     if status == "not yet repeatable":
         n = len(chart.values)
-        if chart.predictable is None:
+        if unweighed is not None:
+            why = unweighed
+        elif chart.predictable is None:
             why = f"{n} complete {period_noun(noun, n)} of throughput (need {chart.min_points})"
         else:
             assert chart.centre is not None
@@ -995,15 +1048,23 @@ def _period_over_period(
         previous_rate=pl.col("rate").shift(1).over("link"),
         previous_happy=pl.col("happy").shift(1).over("link"),
         previous_in=pl.col("users_in").shift(1).over("link"),
+        previous_out=pl.col("users_out").shift(1).over("link"),
         consecutive=prev.is_not_null(),
     ).filter(pl.col("consecutive"))
-    flag = (
-        (pl.col("rate") > pl.col("previous_rate"))
-        & (pl.col("happy") < pl.col("previous_happy"))
-        & (pl.col("users_in") >= min_users)
-        & (pl.col("previous_in") >= min_users)
-    ).fill_null(False)
-    return rows.with_columns(improved_while_throughput_fell=flag).select(list(_POP_SCHEMA))
+    flags = []
+    for r in rows.iter_rows(named=True):
+        # "Improved" means beyond noise: the whole interval of the change is above 0.
+        up = newcombe_interval(r["users_out"], r["users_in"], r["previous_out"], r["previous_in"])
+        flags.append(
+            r["users_in"] >= min_users
+            and r["previous_in"] >= min_users
+            and up.lower is not None
+            and up.lower > 0
+            and r["happy"] < r["previous_happy"]
+        )
+    return rows.with_columns(
+        improved_while_throughput_fell=pl.Series(flags, dtype=pl.Boolean)
+    ).select(list(_POP_SCHEMA))
 
 
 def _nonlinear_notes(pop: pl.DataFrame, noun: str) -> tuple[str, ...]:
@@ -1054,7 +1115,9 @@ class SegmentConstraints:
     ``difference`` = ``happy_rate - rest_happy_rate`` with its Newcombe interval
     (``difference_lower``, ``difference_upper``), ``low_quality``, and the segment's own
     constraint verdict (``status, constraint, rate, target, gain_per_period, summary``,
-    as :func:`constraint` on that segment's users alone).
+    as :func:`constraint` on that segment's users alone, except that a link without a
+    spec target is held to the whole factory's best cohort, ``target_source`` "best
+    cohort <date>, all users": a segment's own best would excuse one that never converts).
 
     A segment **feeds low-quality users** when its share is at least ``min_share`` and the
     whole interval for ``difference`` is below 0: it brings many users who become happy
@@ -1209,12 +1272,13 @@ def constraint_by_segment(
 class ConstraintBreak:
     """Did a change on ``change_date`` break the constraint?
 
-    **Throughput**: the natural process limits (XmR) of the last ``recent`` complete
+    **Throughput**: the natural process limits (XmR, lower limit at 0) of all complete
     periods that ended at or before the change, against the complete periods that started
     at or after it (a period straddling the change belongs to neither). ``broken`` is
-    ``True`` when a period after the change is above the earlier upper limit, or 8 in a
-    row are above the earlier centre line; ``None`` when there is too little history
-    (fewer than 2 periods before, or none after).
+    ``True`` when a period after the change is above the earlier upper limit (DESIGN.md
+    §7; a run of 8 above the centre line is not used: over a long "after" it happens by
+    chance); ``None`` when there is too little history (fewer than 2 periods before, or
+    none after).
 
     **The link**: ``stage`` (given, or the constraint as the factory stood on the change
     date) compared for users who reached the stage before it before the change and had
@@ -1284,7 +1348,9 @@ def constraint_broken(
     series = _throughput_series(journeys.table, s).with_columns(
         end=period_end(pl.col("period"), noun)
     )
-    before = series.filter(pl.col("end") <= pl.lit(when)).tail(recent)
+    # The whole history before the change is the baseline: a short one gives a centre
+    # line so noisy that a run of 8 above it happens by chance.
+    before = series.filter(pl.col("end") <= pl.lit(when))
     after = series.filter(pl.col("period").cast(pl.Datetime("us", "UTC")) >= pl.lit(when))
     shown = series.with_columns(
         phase=pl.when(pl.col("end") <= pl.lit(when))
@@ -1296,14 +1362,10 @@ def constraint_broken(
     chart = _chart([float(v) for v in before["happy"]], 2)
     after_vals = [float(v) for v in after["happy"]]
     broken: bool | None = None
-    above = run_above = 0
-    if chart.upper_limit is not None and chart.centre is not None and after_vals:
+    above = 0
+    if chart.upper_limit is not None and after_vals:
         above = sum(1 for v in after_vals if v > chart.upper_limit)
-        run = 0
-        for v in after_vals:
-            run = run + 1 if v > chart.centre else 0
-            run_above = max(run_above, run)
-        broken = above > 0 or run_above >= RUN_LENGTH
+        broken = above > 0
 
     if stage is None:
         past = _analyse(
@@ -1408,15 +1470,10 @@ def _break_summary(
         )
     elif not after_vals:
         head = f"Cannot tell yet: no complete {noun} after {day}"
-    elif broken and above:
+    elif broken:
         head = (
             f"Constraint broken: throughput reached {count(max(after_vals))}/{noun} after {day}, "
             f"above the earlier upper limit {count(chart.upper_limit)}"
-        )
-    elif broken:
-        head = (
-            f"Constraint broken: {RUN_LENGTH}+ {period_noun(noun, 2)} in a row after {day} "
-            f"above the earlier centre line {count(chart.centre)}/{noun}"
         )
     else:
         head = (

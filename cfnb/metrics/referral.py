@@ -39,7 +39,7 @@ from cfnb.metrics.constraint import (
 )
 from cfnb.periods import period_start
 
-__all__ = ["ReferralResult", "referral"]
+__all__ = ["ReferralResult", "referral", "referred_pairs"]
 
 _UTC_US = pl.Datetime("us", "UTC")
 
@@ -157,6 +157,28 @@ def _referrers(journeys: JourneysLike, frame: pl.DataFrame | None, column: str) 
     )
 
 
+def referred_pairs(
+    journeys: JourneysLike, events: pl.DataFrame | None, referrer: str = "referrer"
+) -> pl.DataFrame:
+    """``user_id, _referrer`` for every referred user (a known, other user referred them).
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from types import SimpleNamespace as NS
+    >>> t = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    >>> table = pl.DataFrame({"user_id": ["a", "b", "c"], "reach_0": [t] * 3,
+    ...                       "referrer": ["b", "a", "x"]})
+    >>> referred_pairs(NS(table=table), None).sort("user_id").rows()
+    [('a', 'b'), ('b', 'a')]
+    """
+    refs = _referrers(journeys, events, referrer)
+    known = journeys.table.select(pl.col("user_id").alias("_referrer"))
+    return refs.filter(
+        pl.col("_referrer").is_not_null(), pl.col("_referrer") != pl.col("user_id")
+    ).join(known, on="_referrer", how="semi")
+
+
 def _share(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num / den)
 
@@ -199,11 +221,7 @@ def referral(
     frame = events_frame(events) if events is not None else None
     period = journeys.period
     table = journeys.table
-    refs = _referrers(journeys, frame, referrer)
-    known = table.select(pl.col("user_id").alias("_referrer"))
-    valid = refs.filter(
-        pl.col("_referrer").is_not_null(), pl.col("_referrer") != pl.col("user_id")
-    ).join(known, on="_referrer", how="semi")
+    valid = referred_pairs(journeys, frame, referrer)
 
     users = table.select("user_id", cohort=period_start(pl.col("reach_0"), period))
     brought = valid.group_by(pl.col("_referrer").alias("user_id")).agg(_brought=pl.len())

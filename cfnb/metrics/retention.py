@@ -32,7 +32,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 import polars as pl
 
@@ -71,6 +71,11 @@ class JourneysLike(Protocol):
     def period(self) -> str: ...
     @property
     def last_ts(self) -> dt.datetime | None: ...
+
+
+class _HasTable(Protocol):
+    @property
+    def table(self) -> pl.DataFrame: ...
 
 
 class _HasEvents(Protocol):
@@ -131,7 +136,7 @@ class Activity:
 
 def activity(
     events: pl.DataFrame | _HasEvents,
-    journeys: Any,
+    journeys: _HasTable,
     active: pl.Expr | _Predicate | None = None,
 ) -> Activity:
     """Precompute, per acquired user, the instants they were active.

@@ -1,0 +1,310 @@
+"""Funnel charts: users per stage with link and overall rates, and time to convert.
+
+Both draw a result (:class:`~cfnb.metrics.funnel.FunnelResult`,
+:class:`~cfnb.metrics.funnel.TimeToConvertResult`), never events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from cfnb.charts import theme
+from cfnb.charts._check import expect
+from cfnb.metrics.funnel import FunnelResult, TimeToConvertResult
+
+__all__ = ["funnel_chart", "time_to_convert_chart"]
+
+#: At most this many groups are drawn in a split funnel (the largest by acquired users).
+MAX_GROUPS = 10
+#: At most this many cohorts are drawn in a funnel split by cohort (the latest).
+MAX_COHORTS = 104
+_ROW = 34
+
+
+def _stage_rows(table: pl.DataFrame, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    rows = []
+    for r in table.iter_rows(named=True):
+        step = int(r["step"])
+        dropped = r["dropped"]
+        prev = None if dropped is None else int(r["users"]) + int(dropped)
+        rows.append(
+            {
+                **{k: r[k] for k in keys},
+                "stage": r["stage"],
+                "step": step,
+                "users": r["users"],
+                "previous_users": prev,
+                "rate": r["rate"],
+                "overall_rate": r["overall_rate"],
+                "dropped": dropped,
+                "median_time": theme.duration(r["median_seconds"]) if step else "—",
+                "middle_half": (
+                    f"{theme.duration(r['p25_seconds'])} to {theme.duration(r['p75_seconds'])}"
+                    if step and r["p25_seconds"] is not None
+                    else "—"
+                ),
+            }
+        )
+    return rows
+
+
+_TOOLTIP = [
+    alt.Tooltip("stage:N", title="stage"),
+    alt.Tooltip("users:Q", title="users", format=theme.COUNT),
+    alt.Tooltip("rate:Q", title="step rate (of previous stage)", format=theme.RATE),
+    alt.Tooltip("overall_rate:Q", title="overall rate (of acquired)", format=theme.RATE),
+    alt.Tooltip("dropped:Q", title="dropped on this link (users)", format=theme.COUNT),
+    alt.Tooltip("median_time:N", title="median time from previous stage"),
+    alt.Tooltip("middle_half:N", title="middle 50% of times"),
+]
+
+
+def funnel_chart(
+    result: FunnelResult, *, by: str | None = None, width: int | None = None
+) -> theme.AnyChart:
+    """Bars of users per stage, with step rate, overall rate, drop-off and step time.
+
+    Parameters
+    ----------
+    result
+        :func:`cfnb.metrics.funnel.funnel`. Unsplit, the chart is one bar per stage (the
+        grey part is the users lost on the link into it) beside a table of the rates. A
+        result split by a segment (``funnel(journeys, by="channel")``) gives grouped bars
+        of the share of each segment's acquired users reaching each stage (the
+        :data:`MAX_GROUPS` largest segments); split by ``"cohort"``, a line per link of
+        its step rate over the cohorts.
+    by
+        The split to draw: ``None`` draws the result's own split (``result.by``). Naming
+        another column is an error: compute the funnel with that ``by``.
+    width
+        Width of the bars in pixels.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from cfnb.journeys import build_journeys
+    >>> from cfnb.metrics.funnel import funnel
+    >>> from cfnb.spec import Factory, Stage
+    >>> t = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    >>> events = pl.DataFrame({"user_id": ["a", "a", "b"], "event": ["visit", "signup", "visit"],
+    ...                        "ts": [t, t, t]})
+    >>> j = build_journeys(events, Factory([Stage("Visit", "visit"), Stage("Signup", "signup")]))
+    >>> funnel_chart(funnel(j)).to_dict()["hconcat"][0]["layer"][1]["mark"]["type"]
+    'bar'
+    """
+    expect(result, FunnelResult, "funnel_chart", "cfnb.metrics.funnel.funnel(journeys)")
+    if by is not None and by != result.by:
+        raise ValueError(
+            f"this funnel is split by {result.by!r}, not {by!r}: compute it with "
+            f"cfnb.metrics.funnel.funnel(journeys, by={by!r}) and chart that"
+        )
+    if result.table.height == 0 or result.table["users"].sum() == 0:
+        return theme.no_data("No users in the factory yet.", "Funnel")
+    if result.by is None:
+        return _overall(result, width or 380)
+    if result.by == "cohort":
+        return _by_cohort(result, width or theme.WIDTH)
+    return _by_segment(result, result.by, width or theme.WIDTH)
+
+
+def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
+    rows = _stage_rows(result.table)
+    data = theme.inline(rows)
+    order = [r["stage"] for r in rows]
+    y = alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12, labelPadding=6))
+    first = rows[0]["users"]
+    base = alt.Chart(data).encode(y=y, tooltip=_TOOLTIP)
+    lost = base.mark_bar(color="#DDDDDD", height={"band": 0.72}).encode(
+        x=alt.X("previous_users:Q", title="users", axis=alt.Axis(format="~s", tickCount=5)),
+    )
+    kept = base.mark_bar(color=theme.NEUTRAL, height={"band": 0.72}).encode(
+        x=alt.X("users:Q", title="users")
+    )
+    labels = base.mark_text(align="left", dx=4, fontWeight="bold").encode(
+        x=alt.X("users:Q"), text=alt.Text("users:Q", format=theme.COUNT)
+    )
+    bars = alt.layer(lost, kept, labels).properties(width=width, height=alt.Step(_ROW))
+    columns = [
+        ("step rate", lambda r: theme.pct(r["rate"])),
+        ("overall", lambda r: theme.pct(r["overall_rate"])),
+        ("dropped", lambda r: "—" if r["dropped"] is None else f"−{theme.count(r['dropped'])}"),
+        ("median time", lambda r: r["median_time"]),
+    ]
+    cells = [
+        {**r, "column": name, "text": fmt(r)}
+        for r in rows
+        for name, fmt in columns
+        if not (r["step"] == 0 and name != "overall")
+    ]
+    table = (
+        alt.Chart(theme.inline(cells))
+        .mark_text(align="center", fontSize=12)
+        .encode(
+            x=alt.X(
+                "column:N",
+                sort=[c[0] for c in columns],
+                title=None,
+                axis=alt.Axis(
+                    orient="top", domain=False, ticks=False, labelAngle=0, labelFontWeight="bold"
+                ),
+            ),
+            y=alt.Y("stage:N", sort=order, axis=None),
+            text="text:N",
+            color=alt.condition(
+                "datum.column == 'dropped'", alt.value(theme.SUBTLE), alt.value(theme.TEXT)
+            ),
+            tooltip=_TOOLTIP,
+        )
+        .properties(width=alt.Step(88), height=alt.Step(_ROW))
+    )
+    acquired = theme.count(first)
+    chart = alt.hconcat(bars, table, spacing=16).properties(
+        title=theme.title(
+            f"Funnel: {acquired} acquired users",
+            "Blue: users who reached the stage; grey: users lost on the link into it. "
+            "Step rate is of the previous stage, overall of the acquired users.",
+        )
+    )
+    return theme.apply(chart)
+
+
+def _by_segment(result: FunnelResult, by: str, width: int) -> alt.LayerChart:
+    table = result.table
+    sizes = (
+        table.filter(pl.col("step") == 0)
+        .sort(["users", by], descending=[True, False], nulls_last=True)
+        .head(MAX_GROUPS)
+    )
+    keep = sizes[by].cast(pl.String).fill_null("(none)").to_list()
+    labelled = table.with_columns(group=pl.col(by).cast(pl.String).fill_null("(none)"))
+    rows = _stage_rows(labelled.filter(pl.col("group").is_in(keep)), ("group",))
+    order = list(result.stages)
+    dropped_groups = table.filter(pl.col("step") == 0).height - len(keep)
+    base = alt.Chart(theme.inline(rows)).encode(
+        y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12)),
+        yOffset=alt.YOffset("group:N", sort=keep),
+        color=alt.Color(
+            "group:N",
+            sort=keep,
+            title=by,
+            scale=alt.Scale(domain=keep, range=list(theme.CATEGORY[: len(keep)])),
+            legend=alt.Legend(orient="right"),
+        ),
+        tooltip=[alt.Tooltip("group:N", title=by), *_TOOLTIP],
+    )
+    bars = base.mark_bar(height={"band": 0.9}).encode(
+        x=alt.X(
+            "overall_rate:Q",
+            title=f"share of the {by}'s acquired users who reached the stage",
+            axis=alt.Axis(format="%"),
+            scale=alt.Scale(domain=[0, 1]),
+        )
+    )
+    labels = base.mark_text(align="left", dx=3, fontSize=10).encode(
+        x="overall_rate:Q", text=alt.Text("overall_rate:Q", format=theme.RATE)
+    )
+    note = f" Showing the {MAX_GROUPS} largest of {len(keep) + dropped_groups}." * (
+        dropped_groups > 0
+    )
+    chart = alt.layer(bars, labels).properties(
+        width=width,
+        height=alt.Step(max(10, 60 // max(len(keep), 1))),
+        title=theme.title(
+            f"Funnel by {by}",
+            f"Overall conversion of each {by} (share of its acquired users reaching each "
+            f"stage); hover for users, step rates and drop-off.{note}",
+        ),
+    )
+    return theme.apply(chart)
+
+
+def _by_cohort(result: FunnelResult, width: int) -> alt.LayerChart:
+    table = result.table.filter(pl.col("step") > 0)
+    cohorts = table["cohort"].unique().sort().tail(MAX_COHORTS)
+    table = table.filter(pl.col("cohort").is_in(cohorts.implode()))
+    rows = [r for r in _stage_rows(table, ("cohort",)) if r["rate"] is not None]
+    stages = list(result.stages[1:])
+    base = alt.Chart(theme.inline(rows)).encode(
+        x=alt.X("cohort:T", title="cohort (period of acquisition)", scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%b %d", formatType="utc")),
+        y=alt.Y("rate:Q", title="step rate (of the previous stage)", axis=alt.Axis(format="%")),
+        color=alt.Color(
+            "stage:N",
+            sort=stages,
+            title="link into",
+            scale=alt.Scale(domain=stages, range=list(theme.CATEGORY[: len(stages)])),
+        ),
+        tooltip=[alt.Tooltip("cohort:N", title="cohort"), *_TOOLTIP],
+    )
+    chart = alt.layer(base.mark_line(strokeWidth=2), base.mark_point(filled=True, size=30))
+    chart = chart.properties(
+        width=width,
+        height=theme.HEIGHT,
+        title=theme.title(
+            "Funnel by cohort",
+            "Step rate of each link per acquisition cohort; recent cohorts may still be "
+            "converting.",
+        ),
+    )
+    return theme.apply(chart)
+
+
+def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
+    """A histogram of how long users took to reach a stage, in fixed human bins.
+
+    Reads ``result.table`` (``bin, lower_seconds, upper_seconds, users, share``),
+    ``stage``, ``since`` and ``users``. Bins are drawn in the result's order, empty ones
+    included, so charts of different stages line up.
+    """
+    expect(
+        result,
+        TimeToConvertResult,
+        "time_to_convert_chart",
+        "cfnb.metrics.funnel.time_to_convert(journeys, stage)",
+    )
+    heading = f"Time to {result.stage} (since {result.since}): {theme.count(result.users)} users"
+    if result.users == 0:
+        return theme.no_data(f"Nobody reached {result.stage} yet.", heading)
+    rows = [
+        {
+            **r,
+            "range": (
+                f"{theme.duration(r['lower_seconds'])} to "
+                f"{theme.duration(r['upper_seconds'])}"
+                if r["upper_seconds"] is not None
+                else f"{theme.duration(r['lower_seconds'])} or more"
+            ),
+        }
+        for r in result.table.iter_rows(named=True)
+    ]
+    order = [r["bin"] for r in rows]
+    tooltip = [
+        alt.Tooltip("bin:N", title="time bin"),
+        alt.Tooltip("range:N", title="range"),
+        alt.Tooltip("users:Q", title="users", format=theme.COUNT),
+        alt.Tooltip("share:Q", title="share of converters", format=theme.RATE),
+    ]
+    base = alt.Chart(theme.inline(rows)).encode(
+        x=alt.X(
+            "bin:N",
+            sort=order,
+            title=f"time from {result.since} to {result.stage}",
+            axis=alt.Axis(labelAngle=-40),
+        ),
+        tooltip=tooltip,
+    )
+    bars = base.mark_bar(color=theme.NEUTRAL).encode(
+        y=alt.Y("users:Q", title="users")
+    )
+    labels = base.transform_filter("datum.users > 0").mark_text(dy=-6, fontSize=10).encode(
+        y="users:Q", text=alt.Text("share:Q", format=".0%")
+    )
+    chart = alt.layer(bars, labels).properties(
+        width=theme.WIDTH,
+        height=theme.HEIGHT - 60,
+        title=theme.title(heading, "Labels: share of the users who converted."),
+    )
+    return theme.apply(chart)

@@ -1,0 +1,240 @@
+"""Cohort retention charts: the heatmap (cohort × period) and a curve per cohort.
+
+Both draw a :class:`~cfnb.metrics.retention.RetentionResult`. A cell whose period has
+not fully elapsed for anyone in the cohort has a null rate: it is drawn as an empty
+grey "not yet elapsed" cell (heatmap) or not at all (curves), never as 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from cfnb.charts import theme
+from cfnb.charts._check import expect
+from cfnb.metrics.retention import RetentionResult
+
+__all__ = ["retention_curve_chart", "retention_heatmap_chart"]
+
+#: Defaults that bound a chart's size whatever the log: the latest cohorts and the
+#: first periods are drawn (the subtitle says when some are left out).
+MAX_COHORTS = 52
+MAX_PERIODS = 52
+_EMPTY_LABEL = "not yet elapsed"
+
+
+def _mode_words(result: RetentionResult) -> str:
+    return "in" if result.mode == "on" else "in or after"
+
+
+def _window(
+    result: RetentionResult, max_cohorts: int, max_periods: int
+) -> tuple[pl.DataFrame, str]:
+    """The cells drawn (latest cohorts, first periods) and a note on what was left out."""
+    table = result.table
+    cohorts = table["cohort"].unique().sort()
+    periods = table["period"].unique().sort()
+    notes = []
+    if cohorts.len() > max_cohorts:
+        notes.append(f"the latest {max_cohorts} of {cohorts.len()} cohorts")
+    if periods.len() > max_periods:
+        notes.append(f"the first {max_periods} of {periods.len()} {result.period}s")
+    keep_c = cohorts.tail(max_cohorts).implode()
+    keep_p = periods.head(max_periods).implode()
+    shown = table.filter(pl.col("cohort").is_in(keep_c), pl.col("period").is_in(keep_p))
+    return shown, (" Showing " + " and ".join(notes) + "." if notes else "")
+
+
+def _rows(table: pl.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for r in table.iter_rows(named=True):
+        empty = r["rate"] is None
+        rows.append(
+            {
+                "cohort": r["cohort"],
+                "cohort_label": f"{r['cohort'].isoformat()} · {theme.count(r['cohort_users'])}",
+                "cohort_users": r["cohort_users"],
+                "period": r["period"],
+                "eligible_users": r["eligible_users"],
+                "active_users": r["active_users"],
+                "rate": r["rate"],
+                "cell": _EMPTY_LABEL if empty else theme.pct(r["rate"]),
+            }
+        )
+    return rows
+
+
+def _tooltip(result: RetentionResult) -> list[alt.Tooltip]:
+    unit = result.period
+    return [
+        alt.Tooltip("cohort:N", title=f"cohort ({unit} of {result.cohort_by})"),
+        alt.Tooltip("cohort_users:Q", title="users in cohort", format=theme.COUNT),
+        alt.Tooltip("period:Q", title=f"{unit}s since {result.cohort_by} (k)"),
+        alt.Tooltip("eligible_users:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
+        alt.Tooltip("active_users:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT),
+        alt.Tooltip("cell:N", title="retention"),
+    ]
+
+
+def retention_heatmap_chart(
+    result: RetentionResult,
+    *,
+    max_cohorts: int = MAX_COHORTS,
+    max_periods: int = MAX_PERIODS,
+) -> theme.AnyChart:
+    """The cohort triangle: one row per cohort, one column per period ``k``.
+
+    A cell's colour is the share of the cohort's eligible users active ``in`` (or ``in or
+    after``) period ``k``. Cells with no eligible user (their period has not fully
+    elapsed) have a null rate and are drawn light grey with the tooltip "not yet
+    elapsed", never coloured as 0. The colour scale saturates at the largest rate after
+    period 0 (period 0 is 100% by construction with the default activity), so the
+    later periods stay readable; labels and tooltips give exact numbers.
+
+    Parameters
+    ----------
+    result
+        :func:`cfnb.metrics.retention.retention`. Reads ``table`` (``cohort,
+        cohort_users, period, eligible_users, active_users, rate``), ``period``,
+        ``mode``, ``cohort_by`` and ``active``.
+    max_cohorts, max_periods
+        Draw at most the latest ``max_cohorts`` cohorts and the first ``max_periods``
+        periods (so the spec stays small whatever the log's length).
+    """
+    expect(result, RetentionResult, "retention_heatmap_chart", "cfnb.metrics.retention.retention(...)")
+    unit = result.period
+    heading = f"Retention by {unit}ly cohort" if unit != "day" else "Retention by daily cohort"
+    if result.table.height == 0:
+        return theme.no_data("No cohort yet.", heading)
+    shown, note = _window(result, max_cohorts, max_periods)
+    rows = _rows(shown)
+    n_periods = shown["period"].n_unique()
+    n_cohorts = shown["cohort"].n_unique()
+    later = shown.filter(pl.col("period") > 0)["rate"].drop_nulls()
+    top = later.max() if later.len() else None
+    cap = float(top) if isinstance(top, int | float) and top > 0 else 1.0
+    step_x = max(12, min(38, 760 // max(n_periods, 1)))
+    step_y = max(12, min(26, 640 // max(n_cohorts, 1)))
+    order = sorted({r["cohort_label"] for r in rows})
+    base = alt.Chart(theme.inline(rows)).encode(
+        x=alt.X(
+            "period:O",
+            title=f"{unit}s since {result.cohort_by} (k)",
+            axis=alt.Axis(labelAngle=0, labelOverlap=True),
+        ),
+        y=alt.Y("cohort_label:O", sort=order, title=f"cohort · users"),
+        tooltip=_tooltip(result),
+    )
+    empty = base.transform_filter("!isValid(datum.rate)").mark_rect(
+        color=theme.EMPTY, stroke="white", strokeWidth=0.5
+    )
+    cells = base.transform_filter("isValid(datum.rate)").mark_rect(
+        stroke="white", strokeWidth=0.5
+    ).encode(
+        color=alt.Color(
+            "rate:Q",
+            title="active",
+            scale=alt.Scale(scheme=theme.SEQUENTIAL, domain=[0, cap], clamp=True),
+            legend=alt.Legend(format=".0%", gradientLength=160, orient="right"),
+        )
+    )
+    layers: list[alt.Chart] = [empty, cells]
+    if step_x >= 30 and step_y >= 16:
+        labels = base.transform_filter("isValid(datum.rate)").mark_text(fontSize=9).encode(
+            text=alt.Text("rate:Q", format=".0%"),
+            color=alt.condition(
+                f"datum.rate > {cap * 0.6!r}", alt.value("white"), alt.value(theme.TEXT)
+            ),
+        )
+        layers.append(labels)
+    chart = alt.layer(*layers).properties(
+        width=alt.Step(step_x),
+        height=alt.Step(step_y),
+        title=theme.title(
+            heading,
+            f"Share of each cohort active {_mode_words(result)} {unit} k after "
+            f"{result.cohort_by} (active = {result.active}). Grey: not yet elapsed, "
+            f"no user could be counted (not 0). Colour saturates at {theme.pct(cap, 0)}."
+            + note,
+            width=max(70, (step_x * n_periods + 120) // 7),
+        ),
+    )
+    return theme.apply(chart)
+
+
+def retention_curve_chart(
+    result: RetentionResult, *, max_cohorts: int = MAX_COHORTS, max_periods: int = MAX_PERIODS
+) -> theme.AnyChart:
+    """Retention curves: one thin line per cohort, and all cohorts pooled in black.
+
+    A cohort's line stops where its periods stop having eligible users (null rates are
+    not drawn). The pooled curve is :meth:`RetentionResult.curve` (eligible and active
+    users summed per ``k``).
+
+    Parameters
+    ----------
+    result
+        :func:`cfnb.metrics.retention.retention`; reads ``table``, ``curve()``,
+        ``period``, ``mode``, ``cohort_by`` and ``active``.
+    max_cohorts, max_periods
+        Draw at most the latest ``max_cohorts`` cohorts and the first ``max_periods``
+        periods.
+    """
+    expect(result, RetentionResult, "retention_curve_chart", "cfnb.metrics.retention.retention(...)")
+    unit = result.period
+    heading = f"Retention curves by {unit}ly cohort" if unit != "day" else "Retention curves by daily cohort"
+    if result.table.height == 0:
+        return theme.no_data("No cohort yet.", heading)
+    shown, note = _window(result, max_cohorts, max_periods)
+    rows = [r for r in _rows(shown) if r["rate"] is not None]
+    pooled = result.curve().table.filter(pl.col("period") < max_periods)
+    pooled_rows = [
+        {
+            **r,
+            "cohort": "all cohorts",
+            "cell": _EMPTY_LABEL if r["rate"] is None else theme.pct(r["rate"]),
+        }
+        for r in pooled.iter_rows(named=True)
+        if r["rate"] is not None
+    ]
+    x = alt.X("period:Q", title=f"{unit}s since {result.cohort_by} (k)", axis=alt.Axis(tickMinStep=1, format="d"))
+    y = alt.Y("rate:Q", title=f"share active {_mode_words(result)} {unit} k", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+    tooltip = _tooltip(result)
+    lines = (
+        alt.Chart(theme.inline(rows))
+        .mark_line(strokeWidth=1.2, opacity=0.75)
+        .encode(
+            x=x,
+            y=y,
+            detail="cohort:N",
+            color=alt.Color(
+                "cohort:T",
+                title="cohort",
+                scale=alt.Scale(scheme="viridis", type="utc"),
+                legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
+            ),
+            tooltip=tooltip,
+        )
+    )
+    pooled_tooltip = [
+        alt.Tooltip("cohort:N", title="cohort"),
+        alt.Tooltip("period:Q", title=f"{unit}s since {result.cohort_by} (k)"),
+        alt.Tooltip("eligible_users:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
+        alt.Tooltip("active_users:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT),
+        alt.Tooltip("cell:N", title="retention"),
+    ]
+    base = alt.Chart(theme.inline(pooled_rows)).encode(x=x, y=y, tooltip=pooled_tooltip)
+    overall = base.mark_line(color=theme.TEXT, strokeWidth=2.6)
+    dots = base.mark_point(color=theme.TEXT, filled=True, size=22)
+    chart = alt.layer(lines, overall, dots).properties(
+        width=theme.WIDTH,
+        height=theme.HEIGHT,
+        title=theme.title(
+            heading,
+            f"Thin lines: each cohort (colour = cohort date); black: all cohorts pooled. "
+            f"Lines stop where no user of the cohort has reached {unit} k yet." + note,
+        ),
+    )
+    return theme.apply(chart)
