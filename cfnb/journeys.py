@@ -134,6 +134,13 @@ class FactoryLike(Protocol):
     def segment_by(self) -> Sequence[str]: ...
 
 
+class HasEvents(Protocol):
+    """An :class:`~cfnb.eventlog.EventLog`, or anything else holding an events table."""
+
+    @property
+    def events(self) -> pl.DataFrame: ...
+
+
 # --------------------------------------------------------------------------- prepared rows
 
 
@@ -214,44 +221,54 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
     ts = frame["ts"].to_physical().to_numpy().astype(np.int64, copy=False)
     new_moment = flags.copy()
     new_moment[1:] |= ts[1:] != ts[:-1]
-    # Reordering within a (user, ts) run moves no run boundary, so flags and ts stay valid.
-    frame = _order_ties(frame, events, new_moment, masks)
     starts = np.flatnonzero(new_moment)
+    tie_start = starts[np.cumsum(new_moment, dtype=np.int64) - 1]
+    row = frame[_ROW].to_numpy().astype(np.int64)
+    matched = [frame[m].to_numpy().copy() for m in masks]
+    tied, order = _order_ties(frame, events, new_moment, tie_start, masks)
+    # Reordering within a (user, ts) run moves no run boundary, so flags, ts and
+    # tie_start stay valid; only the rows (and what they match) move.
+    for column in (row, *matched):
+        column[tied] = column[order]
     return _Rows(
-        row=frame[_ROW].to_numpy().astype(np.int64, copy=False),
+        row=row,
         user=np.cumsum(flags, dtype=np.int64) - 1,
         ts=ts,
-        tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
-        positions=tuple(np.flatnonzero(frame[m].to_numpy()) for m in masks),
+        tie_start=tie_start,
+        positions=tuple(np.flatnonzero(m) for m in matched),
     )
 
 
 def _order_ties(
-    frame: pl.DataFrame, events: pl.DataFrame, run_start: _BOOL, masks: list[str]
-) -> pl.DataFrame:
-    """Order rows of equal (user, ts) by first stage, then content; others stay put."""
-    run = np.cumsum(run_start, dtype=np.int64) - 1
-    starts = np.flatnonzero(run_start)
-    sizes = np.diff(np.append(starts, run_start.size))
-    tied = np.flatnonzero(sizes[run] > 1)
+    frame: pl.DataFrame,
+    events: pl.DataFrame,
+    run_start: _BOOL,
+    tie_start: _I64,
+    masks: list[str],
+) -> tuple[_I64, _I64]:
+    """Positions of rows sharing a (user, ts), and where each should take its row from.
+
+    Rows of one (user, ts) are ordered by the first stage they match, then by content.
+    """
+    tied_mask = ~run_start
+    tied_mask[:-1] |= ~run_start[1:]
+    tied = np.flatnonzero(tied_mask)
     if tied.size == 0:
-        return frame
+        return tied, tied
     matched = np.stack([frame[m].to_numpy()[tied] for m in masks], axis=1)
     first_stage = np.argmax(matched, axis=1)
     content = ["event", *sorted(c for c in events.columns if c not in _REQUIRED)]
     sub = events.select(pl.col(content).gather(pl.Series(frame[_ROW].to_numpy()[tied])))
     order = (
         sub.with_columns(
-            pl.Series(_RUN, run[tied]),
+            pl.Series(_RUN, tie_start[tied]),
             pl.Series(_KEY, first_stage),
             pl.Series(_POS, tied),
         )
         .sort(_RUN, _KEY, *content, nulls_last=True, maintain_order=True)[_POS]
         .to_numpy()
     )
-    perm = np.arange(frame.height)
-    perm[tied] = order
-    return frame[perm]
+    return tied, order
 
 
 def _ranges(lo: _I64, hi: _I64) -> _I64:
@@ -327,7 +344,9 @@ def _lifecycle(
         positions = rows.positions[i]
         # Rows at the same time as the previous reach count as "at or after" it.
         after = rows.tie_start[prev]
-        hit = _nth(positions, after, rows.user[prev], stages[i].times, rows.user, used)
+        # Only rows that also match an earlier stage can have been used.
+        taken_here = used if used[positions].any() else None
+        hit = _nth(positions, after, rows.user[prev], stages[i].times, rows.user, taken_here)
         got = hit >= 0
         raw_pos[alive[got], i] = hit[got]
         lo = np.searchsorted(positions, after[got], side="left")
@@ -608,7 +627,7 @@ def _assemble(
 
 
 def build_journeys(
-    events: pl.DataFrame, factory: FactoryLike, *, last_ts: dt.datetime | None = None
+    events: pl.DataFrame | HasEvents, factory: FactoryLike, *, last_ts: dt.datetime | None = None
 ) -> Journeys:
     """Build the journeys table: each acquired user's reach time of every stage.
 
@@ -618,8 +637,9 @@ def build_journeys(
     Parameters
     ----------
     events
-        The events table (``user_id``, ``event``, ``ts`` and property columns), as
-        ``EventLog.events`` holds it. Row order does not matter.
+        The events table (``user_id``, ``event``, ``ts`` and property columns), or an
+        :class:`~cfnb.eventlog.EventLog`. Row order does not change the result, but a
+        table stored in ``(user_id, ts)`` order skips the build's only sort.
     factory
         The spec: its stages, ``mode``, ``window``, ``period`` and ``segment_by``.
     last_ts
@@ -649,7 +669,7 @@ def build_journeys(
     │ b       ┆ 2024-01-01 01:00:00 UTC ┆ null                    ┆ seo     │
     └─────────┴─────────────────────────┴─────────────────────────┴─────────┘
     """
-    events = _check_events(events)
+    events = _check_events(events if isinstance(events, pl.DataFrame) else events.events)
     _check_factory(events, factory)
     if last_ts is None:
         last_ts = events["ts"].max() if events.height else None  # type: ignore[assignment]

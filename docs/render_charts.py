@@ -88,9 +88,7 @@ def cdnow_charts() -> dict[str, Callable[[], object]]:
         "cdnow_retention_curve": lambda: charts.retention_curve_chart(
             retention(journeys, act, period="month")
         ),
-        "cdnow_throughput": lambda: charts.throughput_chart(
-            tp, business_stage(tp, factory.goal)
-        ),
+        "cdnow_throughput": lambda: charts.throughput_chart(tp, business_stage(tp, factory.goal)),
     }
 
 

@@ -194,11 +194,37 @@ def test_an_empty_factory_needs_raw_material() -> None:
 
 
 def test_when_every_link_is_at_target_acquisition_is_the_constraint() -> None:
-    result = constraint(weekly([(100, 40, 8, 6)] * 12), factory())
+    result = constraint(weekly([(100, 40, 8, 6)] * 12), factory(), min_cohort_users=5)
     assert (result.status, result.stage) == ("raw material", "Acquisition")
     assert result.summary == (
         "Constraint: Acquisition — every link is at or above its target; more raw material "
         "raises throughput (6 happy customers/week now)"
+    )
+    # With cohorts of 8 at Retention, 10 users are needed to set Revenue's target.
+    result = constraint(weekly([(100, 40, 8, 6)] * 12), factory(), min_cohort_users=10)
+    assert result.summary.startswith(
+        "Constraint: Acquisition — every link we can weigh is at or above its target"
+    )
+    assert result.notes == (
+        "Not weighed: Revenue (no spec target, and no recent complete cohort with 10+ users "
+        "at the link's entry to set one).",
+    )
+
+
+def test_a_link_no_cohort_has_passed_yet_blocks_a_verdict() -> None:
+    # Paying may take 6 weeks after returning, so a cohort needs 1 + 1 + 6 weeks after
+    # its own week to be complete through Revenue; the log is 7 weeks long. Without
+    # Revenue's cohorts there is no throughput per cohort to price the other links with.
+    f = factory().with_stage("Revenue", within="6w")
+    result = constraint(weekly([(100, 40, 8, 6)] * 7), f)
+    assert (result.status, result.complete_periods, result.predictable) == (
+        "not yet repeatable",
+        7,
+        True,
+    )
+    assert result.summary.startswith(
+        "Not yet repeatable: Activation, Retention, Revenue cannot be weighed yet (no cohort "
+        "has had its full time to reach Revenue)"
     )
 
 

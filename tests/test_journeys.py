@@ -282,3 +282,16 @@ def test_update_recomputes_only_what_changed_and_matches_a_fresh_build() -> None
 def test_repr_html_summarises_the_stages() -> None:
     j = build_journeys(log(("a", "visit", 0), ("a", "signup", 1)), Factory(VISIT_SIGNUP_PAY))
     assert "Visit 1 → Signup 1 → Pay 0" in j._repr_html_()
+
+
+def test_an_event_log_can_be_given_directly() -> None:
+    import cfnb.loading
+
+    events = log(("a", "visit", 0), ("a", "signup", 1), ("b", "visit", 2), channel=["x", "y", "z"])
+    loaded = cfnb.loading.load(events)
+    factory = Factory(VISIT_SIGNUP_PAY, segment_by=["channel"])
+    from_log = build_journeys(loaded, factory)
+    assert_frame_equal(
+        from_log.table.sort("user_id"), build_journeys(loaded.events, factory).table.sort("user_id")
+    )
+    assert reach(from_log, "a") == [0, 1, None]

@@ -74,7 +74,12 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
     y = alt.Y("outcome:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12))
     rate_rows = [r for r in rows if r["outcome"] != "revenue per user"]
     long = [
-        {**r, "group": group, "value": r[f"{key}_value"], "value_text": theme.pct(r[f"{key}_value"])}
+        {
+            **r,
+            "group": group,
+            "value": r[f"{key}_value"],
+            "value_text": theme.pct(r[f"{key}_value"]),
+        }
         for r in rate_rows
         for group, key in (("activated", "activated"), ("not activated", "other"))
         if r[f"{key}_value"] is not None
@@ -85,15 +90,27 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         scale=alt.Scale(domain=["activated", "not activated"], range=[_ACTIVATED, _OTHER]),
         legend=alt.Legend(orient="top"),
     )
-    rate_x = alt.X("value:Q", title="share of users", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+    rate_x = alt.X(
+        "value:Q", title="share of users", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
+    )
     dumbbell = alt.Chart(theme.inline(long)).encode(y=y, tooltip=tooltip)
     left = alt.layer(
         dumbbell.mark_line(color="#CCCCCC", strokeWidth=3).encode(x=rate_x, detail="outcome:N"),
         dumbbell.mark_point(filled=True, size=110, opacity=1).encode(x=rate_x, color=colour),
         dumbbell.mark_text(dy=-12, fontSize=10).encode(
-            x=rate_x, text="value_text:N", color=alt.Color("group:N", scale=alt.Scale(domain=["activated", "not activated"], range=[_ACTIVATED, _OTHER]), legend=None)
+            x=rate_x,
+            text="value_text:N",
+            color=alt.Color(
+                "group:N",
+                scale=alt.Scale(domain=["activated", "not activated"], range=[_ACTIVATED, _OTHER]),
+                legend=None,
+            ),
         ),
-    ).properties(width=300, height=alt.Step(_ROW * 1.5), title=alt.TitleParams("Rates", fontSize=12, anchor="middle"))
+    ).properties(
+        width=300,
+        height=alt.Step(_ROW * 1.5),
+        title=alt.TitleParams("Rates", fontSize=12, anchor="middle"),
+    )
 
     finite = [r for r in rows if r["ratio"] is not None]
     lows = [r["ratio_lower"] or r["ratio"] for r in finite]
@@ -106,18 +123,36 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         scale=alt.Scale(type="log", domain=[lo, hi]),
     )
     rb = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
-    one = alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (ratio 1)"}])).mark_rule(
-        color=theme.MUTED, strokeDash=[4, 3]
-    ).encode(x=alt.X("one:Q", scale=alt.Scale(type="log", domain=[lo, hi])), tooltip=alt.Tooltip("meaning:N", title="line"))
+    one = (
+        alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (ratio 1)"}]))
+        .mark_rule(color=theme.MUTED, strokeDash=[4, 3])
+        .encode(
+            x=alt.X("one:Q", scale=alt.Scale(type="log", domain=[lo, hi])),
+            tooltip=alt.Tooltip("meaning:N", title="line"),
+        )
+    )
     right = alt.layer(
         one,
-        rb.transform_filter("isValid(datum.ratio)").mark_rule(color=theme.NEUTRAL, strokeWidth=2).encode(
-            x=alt.X("ratio_lower:Q", scale=alt.Scale(type="log", domain=[lo, hi]), title=""), x2="ratio_upper:Q"
+        rb.transform_filter("isValid(datum.ratio)")
+        .mark_rule(color=theme.NEUTRAL, strokeWidth=2)
+        .encode(
+            x=alt.X("ratio_lower:Q", scale=alt.Scale(type="log", domain=[lo, hi]), title=""),
+            x2="ratio_upper:Q",
         ),
-        rb.transform_filter("isValid(datum.ratio)").mark_point(color=theme.NEUTRAL, filled=True, size=90, shape="diamond", opacity=1).encode(x=ratio_x),
-        rb.transform_filter("isValid(datum.ratio)").mark_text(dy=-13, fontSize=10).encode(x=ratio_x, text="ratio_text:N"),
-        rb.transform_filter("!isValid(datum.ratio)").mark_text(align="left", x=4, fontSize=10, color=theme.SUBTLE, fontStyle="italic").encode(text="ratio_text:N"),
-    ).properties(width=300, height=alt.Step(_ROW * 1.5), title=alt.TitleParams("Ratio", fontSize=12, anchor="middle"))
+        rb.transform_filter("isValid(datum.ratio)")
+        .mark_point(color=theme.NEUTRAL, filled=True, size=90, shape="diamond", opacity=1)
+        .encode(x=ratio_x),
+        rb.transform_filter("isValid(datum.ratio)")
+        .mark_text(dy=-13, fontSize=10)
+        .encode(x=ratio_x, text="ratio_text:N"),
+        rb.transform_filter("!isValid(datum.ratio)")
+        .mark_text(align="left", x=4, fontSize=10, color=theme.SUBTLE, fontStyle="italic")
+        .encode(text="ratio_text:N"),
+    ).properties(
+        width=300,
+        height=alt.Step(_ROW * 1.5),
+        title=alt.TitleParams("Ratio", fontSize=12, anchor="middle"),
+    )
     chart = (
         alt.hconcat(left, right, spacing=24)
         .resolve_scale(y="shared")
@@ -177,7 +212,11 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
     rows = []
     for r in shown.iter_rows(named=True):
         is_suggestion = s is not None and r["event"] == s.event and r["times"] == s.times
-        kind = "suggestion" if is_suggestion else ("clear effect" if r["lower"] > 1 or r["upper"] < 1 else "interval includes 1")
+        kind = (
+            "suggestion"
+            if is_suggestion
+            else ("clear effect" if r["lower"] > 1 or r["upper"] < 1 else "interval includes 1")
+        )
         rows.append(
             {
                 **r,
@@ -214,23 +253,38 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
     scale = alt.Scale(type="log", domain=domain)
     y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelFontSize=11, labelLimit=260))
     base = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
-    one = alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (odds ratio 1)"}])).mark_rule(
-        color=theme.MUTED, strokeDash=[4, 3]
-    ).encode(x=alt.X("one:Q", scale=scale), tooltip=alt.Tooltip("meaning:N", title="line"))
+    one = (
+        alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (odds ratio 1)"}]))
+        .mark_rule(color=theme.MUTED, strokeDash=[4, 3])
+        .encode(x=alt.X("one:Q", scale=scale), tooltip=alt.Tooltip("meaning:N", title="line"))
+    )
     forest = alt.layer(
         one,
         base.mark_rule(strokeWidth=2).encode(
-            x=alt.X("lower:Q", scale=scale, title=f"odds ratio of {result.retained} (log scale, {level} CI)"),
+            x=alt.X(
+                "lower:Q",
+                scale=scale,
+                title=f"odds ratio of {result.retained} (log scale, {level} CI)",
+            ),
             x2="upper:Q",
             color=colour,
         ),
-        base.mark_point(filled=True, size=70, opacity=1).encode(x=alt.X("odds_ratio:Q", scale=scale), color=colour),
+        base.mark_point(filled=True, size=70, opacity=1).encode(
+            x=alt.X("odds_ratio:Q", scale=scale), color=colour
+        ),
     ).properties(width=380, height=alt.Step(24))
     support = alt.layer(
         base.mark_bar(color=theme.MUTED, height={"band": 0.6}).encode(
-            x=alt.X("support:Q", title="support", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+            x=alt.X(
+                "support:Q",
+                title="support",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            )
         ),
-        base.mark_text(align="left", dx=3, fontSize=10).encode(x="support:Q", text="support_text:N"),
+        base.mark_text(align="left", dx=3, fontSize=10).encode(
+            x="support:Q", text="support_text:N"
+        ),
     ).properties(width=130, height=alt.Step(24))
     note = f" Showing the top {top} of {result.table.height}." if result.table.height > top else ""
     chart = (

@@ -102,6 +102,12 @@ BROKEN_PATH: Final = _broken_path()
 # so the halo's round ends never show.
 UNDER_PATH: Final = _under_path(15, 90)
 UNDER_HALO_PATH: Final = _under_path(35, 70)
+_PATHS: Final = {
+    "ring": RING_PATH,
+    "broken": BROKEN_PATH,
+    "under": UNDER_PATH,
+    "under_halo": UNDER_HALO_PATH,
+}
 
 
 def _state(row: dict[str, Any], result: ConstraintResult) -> str:
@@ -165,6 +171,9 @@ def _link_rows(result: ConstraintResult) -> list[dict[str, Any]]:
         r["happy_stage"] = bool(happy) and r["stage"] == happy[-1]
         r["rate_text"], r["target_text"], r["gain_text"], r["gain_note"] = _texts(r, per)
         r["x"] = _SPACING / 2 + 8 + i * _SPACING
+        r["flag"] = {"constraint": "▼ CONSTRAINT", "varies most": "▼ VARIES MOST"}.get(
+            r["state"], ""
+        )
     return rows
 
 
@@ -205,7 +214,11 @@ def _thickness(strength: float | None) -> float:
 
 
 def _shapes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Draw order: halo, ring; the previous ring's under-crossing after each ring."""
+    """The drawing order of the rings: halo, ring, then the previous ring's under-crossing.
+
+    Only ``ring`` rows carry the link's fields (for tooltips); halos and crossings are
+    slim, so the spec stays small.
+    """
     out: list[dict[str, Any]] = []
     for i, r in enumerate(rows):
         width = _MIN_STROKE + (_MAX_STROKE - _MIN_STROKE) * _thickness(r["strength"])
@@ -213,18 +226,19 @@ def _shapes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             width = (_MIN_STROKE + _MAX_STROKE) / 2
         broken = r["state"] == "constraint"
         r["stroke_width"] = round(width, 2)
-        shape = BROKEN_PATH if broken else RING_PATH
-        color = LINK_STATES[r["state"]]
-        out.append({**r, "part": "halo", "shape": shape, "color": "#FFFFFF", "w": width + 6})
-        out.append({**r, "part": "ring", "shape": shape, "color": color, "w": width})
+        shape = "broken" if broken else "ring"
+        x = r["x"]
+        out.append({"x": x, "part": "halo", "shape": shape, "color": "#FFFFFF", "w": width + 6})
+        out.append(
+            {**r, "part": "ring", "shape": shape, "color": LINK_STATES[r["state"]], "w": width}
+        )
         prev = rows[i - 1] if i else None
         if prev is not None and prev["state"] != "constraint" and not broken:
-            pw = prev["stroke_width"]
-            pc = LINK_STATES[prev["state"]]
+            pw, px, pc = prev["stroke_width"], prev["x"], LINK_STATES[prev["state"]]
             out.append(
-                {**prev, "part": "halo", "shape": UNDER_HALO_PATH, "color": "#FFFFFF", "w": pw + 6}
+                {"x": px, "part": "halo", "shape": "under_halo", "color": "#FFFFFF", "w": pw + 6}
             )
-            out.append({**prev, "part": "under", "shape": UNDER_PATH, "color": pc, "w": pw})
+            out.append({"x": px, "part": "under", "shape": "under", "color": pc, "w": pw})
     return out
 
 
@@ -236,7 +250,9 @@ _TOOLTIP = [
     alt.Tooltip("target:Q", title="target", format=theme.RATE),
     alt.Tooltip("target_source:N", title="target from"),
     alt.Tooltip("strength:Q", title="strength (rate / target)", format=".0%"),
-    alt.Tooltip("gain_per_period:Q", title="gain at target (happy customers/period)", format=",.2f"),
+    alt.Tooltip(
+        "gain_per_period:Q", title="gain at target (happy customers/period)", format=",.2f"
+    ),
     alt.Tooltip("users_in:Q", title="users entering the link", format=theme.COUNT),
     alt.Tooltip("users_out:Q", title="users passing it (input: users/period)", format=",.1f"),
     alt.Tooltip("cohorts:Q", title="recent complete cohorts", format=theme.COUNT),
@@ -279,94 +295,81 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
     n = len(rows)
     width = int(_SPACING * n + 16)
     x = alt.X("x:Q", scale=alt.Scale(domain=[0, width], nice=False, zero=False), axis=None)
-    y = alt.Y("y:Q", scale=alt.Scale(domain=[0, _HEIGHT], reverse=True, nice=False), axis=None)
     size = _RING**2  # symbol paths span [-1, 1]: the ring is sqrt(size) pixels wide
 
     states = [s for s in LINK_STATES if any(r["state"] == s for r in rows)]
+    state_scale = alt.Scale(domain=states, range=[LINK_STATES[s] for s in states])
     ring_layer = (
-        alt.Chart(theme.inline({**s, "y": _TOP} for s in shapes))
-        .mark_point(filled=False, opacity=1, strokeCap="round", strokeJoin="round")
+        alt.Chart(theme.inline(shapes))
+        .mark_point(filled=False, opacity=1, strokeCap="round", strokeJoin="round", y=_TOP)
         .encode(
-            x=x,
-            y=y,
-            shape=alt.Shape("shape:N", scale=None),
+            shape=alt.Shape(
+                "shape:N",
+                scale=alt.Scale(domain=list(_PATHS), range=list(_PATHS.values())),
+                legend=None,
+            ),
             stroke=alt.Stroke("color:N", scale=None),
             strokeWidth=alt.StrokeWidth("w:Q", scale=None),
             size=alt.value(size),
-            tooltip=_TOOLTIP,
         )
     )
-    # The legend: one swatch per state present, in a fixed order.
-    legend = (
-        alt.Chart(theme.inline({**r, "y": _TOP} for r in rows))
-        .mark_point(opacity=0)
-        .encode(
-            x=x,
-            y=y,
-            color=alt.Color(
-                "state:N",
-                title=None,
-                scale=alt.Scale(domain=states, range=[LINK_STATES[s] for s in states]),
-                legend=alt.Legend(
-                    orient="bottom",
-                    direction="horizontal",
-                    symbolType="stroke",
-                    symbolStrokeWidth=5,
-                    symbolSize=300,
-                    symbolOpacity=1,
-                    labelFontSize=11,
-                    columnPadding=14,
-                ),
+    # Every other layer draws the same dataset: one row per link.
+    links = alt.Chart(theme.inline(rows))
+    legend = links.mark_point(opacity=0, y=_TOP).encode(
+        color=alt.Color(
+            "state:N",
+            title=None,
+            scale=state_scale,
+            legend=alt.Legend(
+                orient="bottom",
+                direction="horizontal",
+                symbolType="stroke",
+                symbolStrokeWidth=5,
+                symbolSize=300,
+                symbolOpacity=1,
+                labelFontSize=11,
+                columnPadding=14,
             ),
-            tooltip=_TOOLTIP,
-        )
+        ),
     )
 
     def text(field: str, dy: float, **mark: Any) -> alt.Chart:
         return (
-            alt.Chart(theme.inline({**r, "y": _TOP + dy} for r in rows))
-            .transform_filter(f"datum.{field} != ''")
-            .mark_text(baseline="middle", **mark)
-            .encode(x=x, y=y, text=f"{field}:N", tooltip=_TOOLTIP)
+            links.transform_filter(f"datum.{field} != ''")
+            .mark_text(baseline="middle", y=_TOP + dy, **mark)
+            .encode(text=f"{field}:N")
         )
 
     ring_half = _RING / 2 * _HALF_HEIGHT
     names = text("stage", 0, fontSize=13, fontWeight="bold")
     below = ring_half + _MAX_STROKE / 2 + 14
     rates = text("rate_text", below, fontSize=17, fontWeight="bold").encode(
-        color=alt.Color("state:N", scale=alt.Scale(domain=states, range=[LINK_STATES[s] for s in states]), legend=None)
+        color=alt.Color("state:N", scale=state_scale, legend=None)
     )
     targets = text("target_text", below + 21, fontSize=11, color=theme.SUBTLE)
     gains = text("gain_text", below + 39, fontSize=12, fontWeight="bold", color=theme.TEXT)
     notes = text("gain_note", below + 54, fontSize=11, color=theme.SUBTLE)
-    marked = [r for r in rows if r["state"] in ("constraint", "varies most")]
-    flag_rows = [
-        {
-            **r,
-            "y": _TOP - ring_half - _MAX_STROKE / 2 - 14,
-            "flag": "▼ CONSTRAINT" if r["state"] == "constraint" else "▼ VARIES MOST",
-        }
-        for r in marked
-    ]
     flags = (
-        alt.Chart(theme.inline(flag_rows))
-        .mark_text(fontSize=13, fontWeight="bold", baseline="middle")
-        .encode(
-            x=x,
-            y=y,
-            text="flag:N",
-            color=alt.Color("state:N", scale=alt.Scale(domain=states, range=[LINK_STATES[s] for s in states]), legend=None),
-            tooltip=_TOOLTIP,
+        links.transform_filter("datum.flag != ''")
+        .mark_text(
+            fontSize=13,
+            fontWeight="bold",
+            baseline="middle",
+            y=_TOP - ring_half - _MAX_STROKE / 2 - 14,
         )
+        .encode(text="flag:N", color=alt.Color("state:N", scale=state_scale, legend=None))
     )
-    layers: list[alt.Chart] = [legend, ring_layer, names, rates, targets, gains, notes]
-    if flag_rows:
-        layers.append(flags)
+    layers: list[alt.Chart] = [legend, ring_layer, names, rates, targets, gains, notes, flags]
     heading = title or _heading(result)
-    chart = alt.layer(*layers).properties(
-        width=width,
-        height=_HEIGHT,
-        title=theme.title(heading, _subtitle(result), width=max(60, width // 7)),
+    # x and the tooltip are shared by every layer (said once, at the top).
+    chart = (
+        alt.layer(*layers)
+        .encode(x=x, tooltip=_TOOLTIP)
+        .properties(
+            width=width,
+            height=_HEIGHT,
+            title=theme.title(heading, _subtitle(result), width=max(60, width // 7)),
+        )
     )
     return theme.apply(chart)
 
@@ -387,7 +390,7 @@ def _subtitle(result: ConstraintResult) -> list[str]:
     if result.throughput_per_period is not None and happy_stage is not None:
         lines.append(
             f"Throughput: {theme.count(result.throughput_per_period)} happy customers/{per} "
-            f"(users reaching {happy_stage}). Link thickness: rate / target, from "
-            f"{_WEAKEST:.0%} (thinnest) to 100% (full)."
+            f"(users reaching {happy_stage}). Thickness: rate / target (thinnest at "
+            f"{_WEAKEST:.0%} or less, full at target)."
         )
     return lines

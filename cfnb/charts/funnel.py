@@ -20,7 +20,7 @@ __all__ = ["funnel_chart", "time_to_convert_chart"]
 #: At most this many groups are drawn in a split funnel (the largest by acquired users).
 MAX_GROUPS = 10
 #: At most this many cohorts are drawn in a funnel split by cohort (the latest).
-MAX_COHORTS = 104
+MAX_COHORTS = 52
 _ROW = 34
 
 
@@ -172,64 +172,82 @@ def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
 
 
 def _by_segment(result: FunnelResult, by: str, width: int) -> alt.LayerChart:
-    table = result.table
-    sizes = (
-        table.filter(pl.col("step") == 0)
-        .sort(["users", by], descending=[True, False], nulls_last=True)
-        .head(MAX_GROUPS)
-    )
-    keep = sizes[by].cast(pl.String).fill_null("(none)").to_list()
-    labelled = table.with_columns(group=pl.col(by).cast(pl.String).fill_null("(none)"))
-    rows = _stage_rows(labelled.filter(pl.col("group").is_in(keep)), ("group",))
-    order = list(result.stages)
-    dropped_groups = table.filter(pl.col("step") == 0).height - len(keep)
+    table = result.table.with_columns(group=pl.col(by).cast(pl.String).fill_null("(none)"))
+    acquired = table.filter(pl.col("step") == 0).sort(["users", "group"], descending=[True, False])
+    sizes = acquired.head(MAX_GROUPS)
+    keep = sizes["group"].to_list()
+    names = {g: f"{g} · {theme.count(n)}" for g, n in sizes.select("group", "users").rows()}
+    shown = table.filter(pl.col("group").is_in(keep), pl.col("step") > 0)
+    rows = [
+        {**r, "group": names[r["group"]], "segment": r["group"]}
+        for r in _stage_rows(shown, ("group",))
+    ]
+    order = list(result.stages[1:])
+    legend_order = [names[g] for g in keep]
+    top = max([0.05, *[r["overall_rate"] or 0.0 for r in rows]])
+    tooltip = [alt.Tooltip("segment:N", title=by), *_TOOLTIP]
     base = alt.Chart(theme.inline(rows)).encode(
         y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12)),
-        yOffset=alt.YOffset("group:N", sort=keep),
+        yOffset=alt.YOffset("group:N", sort=legend_order),
+        tooltip=tooltip,
+    )
+    x = alt.X(
+        "overall_rate:Q",
+        title=f"share of the {by}'s acquired users who reached the stage",
+        axis=alt.Axis(format="%"),
+        scale=alt.Scale(domain=[0, min(1.0, top * 1.15)], nice=False),
+    )
+    bars = base.mark_bar(height={"band": 0.88}).encode(
+        x=x,
         color=alt.Color(
             "group:N",
-            sort=keep,
-            title=by,
-            scale=alt.Scale(domain=keep, range=list(theme.CATEGORY[: len(keep)])),
-            legend=alt.Legend(orient="right"),
+            sort=legend_order,
+            title=f"{by} · acquired users",
+            scale=alt.Scale(domain=legend_order, range=list(theme.CATEGORY[: len(keep)])),
+            legend=alt.Legend(orient="top", direction="horizontal", titleOrient="left"),
         ),
-        tooltip=[alt.Tooltip("group:N", title=by), *_TOOLTIP],
     )
-    bars = base.mark_bar(height={"band": 0.9}).encode(
-        x=alt.X(
-            "overall_rate:Q",
-            title=f"share of the {by}'s acquired users who reached the stage",
-            axis=alt.Axis(format="%"),
-            scale=alt.Scale(domain=[0, 1]),
-        )
+    labels = base.mark_text(align="left", dx=3, fontSize=10, color=theme.TEXT).encode(
+        x=x, text=alt.Text("overall_rate:Q", format=theme.RATE)
     )
-    labels = base.mark_text(align="left", dx=3, fontSize=10).encode(
-        x="overall_rate:Q", text=alt.Text("overall_rate:Q", format=theme.RATE)
-    )
-    note = f" Showing the {MAX_GROUPS} largest of {len(keep) + dropped_groups}." * (
-        dropped_groups > 0
-    )
+    more = acquired.height - len(keep)
+    note = f" Showing the {MAX_GROUPS} largest of {acquired.height}." if more > 0 else ""
     chart = alt.layer(bars, labels).properties(
         width=width,
-        height=alt.Step(max(10, 60 // max(len(keep), 1))),
+        height=alt.Step(max(9, 72 // max(len(keep), 1))),
         title=theme.title(
             f"Funnel by {by}",
-            f"Overall conversion of each {by} (share of its acquired users reaching each "
-            f"stage); hover for users, step rates and drop-off.{note}",
+            f"Overall conversion of each {by}: the share of its acquired users reaching each "
+            f"stage. Hover for users, step rates and drop-off.{note}",
         ),
     )
     return theme.apply(chart)
 
 
+_TREND_TOOLTIP = [
+    alt.Tooltip("cohort:N", title="cohort"),
+    alt.Tooltip("stage:N", title="link into"),
+    alt.Tooltip("users:Q", title="users", format=theme.COUNT),
+    alt.Tooltip("rate:Q", title="step rate (of previous stage)", format=theme.RATE),
+    alt.Tooltip("overall_rate:Q", title="overall rate (of acquired)", format=theme.RATE),
+    alt.Tooltip("dropped:Q", title="dropped on this link (users)", format=theme.COUNT),
+]
+
+
 def _by_cohort(result: FunnelResult, width: int) -> alt.LayerChart:
-    table = result.table.filter(pl.col("step") > 0)
+    table = result.table.filter(pl.col("step") > 0, pl.col("rate").is_not_null())
     cohorts = table["cohort"].unique().sort().tail(MAX_COHORTS)
     table = table.filter(pl.col("cohort").is_in(cohorts.implode()))
-    rows = [r for r in _stage_rows(table, ("cohort",)) if r["rate"] is not None]
+    fields = ["cohort", "stage", "users", "rate", "overall_rate", "dropped"]
+    rows = table.select(fields).to_dicts()
     stages = list(result.stages[1:])
     base = alt.Chart(theme.inline(rows)).encode(
-        x=alt.X("cohort:T", title="cohort (period of acquisition)", scale=alt.Scale(type="utc"),
-                axis=alt.Axis(format="%b %d", formatType="utc")),
+        x=alt.X(
+            "cohort:T",
+            title="cohort (period of acquisition)",
+            scale=alt.Scale(type="utc"),
+            axis=theme.time_axis(cohorts.to_list(), "day"),
+        ),
         y=alt.Y("rate:Q", title="step rate (of the previous stage)", axis=alt.Axis(format="%")),
         color=alt.Color(
             "stage:N",
@@ -237,16 +255,18 @@ def _by_cohort(result: FunnelResult, width: int) -> alt.LayerChart:
             title="link into",
             scale=alt.Scale(domain=stages, range=list(theme.CATEGORY[: len(stages)])),
         ),
-        tooltip=[alt.Tooltip("cohort:N", title="cohort"), *_TOOLTIP],
+        tooltip=_TREND_TOOLTIP,
     )
     chart = alt.layer(base.mark_line(strokeWidth=2), base.mark_point(filled=True, size=30))
+    more = result.table["cohort"].n_unique() - cohorts.len()
+    note = f" Showing the latest {MAX_COHORTS} cohorts." if more > 0 else ""
     chart = chart.properties(
         width=width,
         height=theme.HEIGHT,
         title=theme.title(
             "Funnel by cohort",
             "Step rate of each link per acquisition cohort; recent cohorts may still be "
-            "converting.",
+            "converting." + note,
         ),
     )
     return theme.apply(chart)
@@ -272,8 +292,7 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
         {
             **r,
             "range": (
-                f"{theme.duration(r['lower_seconds'])} to "
-                f"{theme.duration(r['upper_seconds'])}"
+                f"{theme.duration(r['lower_seconds'])} to {theme.duration(r['upper_seconds'])}"
                 if r["upper_seconds"] is not None
                 else f"{theme.duration(r['lower_seconds'])} or more"
             ),
@@ -296,11 +315,11 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
         ),
         tooltip=tooltip,
     )
-    bars = base.mark_bar(color=theme.NEUTRAL).encode(
-        y=alt.Y("users:Q", title="users")
-    )
-    labels = base.transform_filter("datum.users > 0").mark_text(dy=-6, fontSize=10).encode(
-        y="users:Q", text=alt.Text("share:Q", format=".0%")
+    bars = base.mark_bar(color=theme.NEUTRAL).encode(y=alt.Y("users:Q", title="users"))
+    labels = (
+        base.transform_filter("datum.users > 0")
+        .mark_text(dy=-6, fontSize=10)
+        .encode(y="users:Q", text=alt.Text("share:Q", format=".0%"))
     )
     chart = alt.layer(bars, labels).properties(
         width=theme.WIDTH,

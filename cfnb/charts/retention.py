@@ -47,33 +47,54 @@ def _window(
     return shown, (" Showing " + " and ".join(notes) + "." if notes else "")
 
 
-def _rows(table: pl.DataFrame) -> list[dict[str, Any]]:
+def _cohort_rows(table: pl.DataFrame) -> list[dict[str, Any]]:
+    """One row per cohort with its cells as parallel arrays (flattened in the spec).
+
+    ``k``, ``eligible`` and ``active`` are the result's ``period``, ``eligible_users``
+    and ``active_users`` per cell; ``active`` is null where no user was eligible. The
+    spec computes ``rate = active / eligible`` (null when ``eligible`` is 0). Arrays keep
+    the spec small: a few bytes per cell instead of a JSON object.
+    """
     rows = []
-    for r in table.iter_rows(named=True):
-        empty = r["rate"] is None
+    for part in table.sort("cohort", "period").partition_by("cohort", maintain_order=True):
+        first = part.row(0, named=True)
         rows.append(
             {
-                "cohort": r["cohort"],
-                "cohort_label": f"{r['cohort'].isoformat()} · {theme.count(r['cohort_users'])}",
-                "cohort_users": r["cohort_users"],
-                "period": r["period"],
-                "eligible_users": r["eligible_users"],
-                "active_users": r["active_users"],
-                "rate": r["rate"],
-                "cell": _EMPTY_LABEL if empty else theme.pct(r["rate"]),
+                "cohort": first["cohort"],
+                "label": f"{first['cohort'].isoformat()} · {theme.count(first['cohort_users'])}",
+                "users": first["cohort_users"],
+                "k": part["period"].to_list(),
+                "eligible": part["eligible_users"].to_list(),
+                "active": part["active_users"].to_list(),
             }
         )
     return rows
+
+
+def _cells(data: alt.InlineData) -> alt.Chart:
+    """A chart of one row per cell: the cohort rows flattened, with rate and its text."""
+    return (
+        alt.Chart(data)
+        .transform_flatten(["k", "eligible", "active"])
+        .transform_calculate(
+            rate="datum.eligible > 0 && isValid(datum.active) ? datum.active / datum.eligible : null"
+        )
+        .transform_calculate(
+            cell=f"isValid(datum.rate) ? format(datum.rate, '{theme.RATE}') : '{_EMPTY_LABEL}'"
+        )
+    )
 
 
 def _tooltip(result: RetentionResult) -> list[alt.Tooltip]:
     unit = result.period
     return [
         alt.Tooltip("cohort:N", title=f"cohort ({unit} of {result.cohort_by})"),
-        alt.Tooltip("cohort_users:Q", title="users in cohort", format=theme.COUNT),
-        alt.Tooltip("period:Q", title=f"{unit}s since {result.cohort_by} (k)"),
-        alt.Tooltip("eligible_users:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
-        alt.Tooltip("active_users:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT),
+        alt.Tooltip("users:Q", title="users in cohort", format=theme.COUNT),
+        alt.Tooltip("k:Q", title=f"{unit}s since {result.cohort_by} (k)"),
+        alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
+        alt.Tooltip(
+            "active:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT
+        ),
         alt.Tooltip("cell:N", title="retention"),
     ]
 
@@ -103,50 +124,61 @@ def retention_heatmap_chart(
         Draw at most the latest ``max_cohorts`` cohorts and the first ``max_periods``
         periods (so the spec stays small whatever the log's length).
     """
-    expect(result, RetentionResult, "retention_heatmap_chart", "cfnb.metrics.retention.retention(...)")
+    expect(
+        result, RetentionResult, "retention_heatmap_chart", "cfnb.metrics.retention.retention(...)"
+    )
     unit = result.period
     heading = f"Retention by {unit}ly cohort" if unit != "day" else "Retention by daily cohort"
     if result.table.height == 0:
         return theme.no_data("No cohort yet.", heading)
     shown, note = _window(result, max_cohorts, max_periods)
-    rows = _rows(shown)
+    rows = _cohort_rows(shown)
     n_periods = shown["period"].n_unique()
-    n_cohorts = shown["cohort"].n_unique()
+    n_cohorts = len(rows)
     later = shown.filter(pl.col("period") > 0)["rate"].drop_nulls()
     top = later.max() if later.len() else None
     cap = float(top) if isinstance(top, int | float) and top > 0 else 1.0
     step_x = max(12, min(38, 760 // max(n_periods, 1)))
     step_y = max(12, min(26, 640 // max(n_cohorts, 1)))
-    order = sorted({r["cohort_label"] for r in rows})
-    base = alt.Chart(theme.inline(rows)).encode(
+    base = _cells(theme.inline(rows)).encode(
         x=alt.X(
-            "period:O",
+            "k:O",
             title=f"{unit}s since {result.cohort_by} (k)",
             axis=alt.Axis(labelAngle=0, labelOverlap=True),
         ),
-        y=alt.Y("cohort_label:O", sort=order, title=f"cohort · users"),
+        y=alt.Y("label:O", sort=[r["label"] for r in rows], title="cohort · users"),
         tooltip=_tooltip(result),
     )
     empty = base.transform_filter("!isValid(datum.rate)").mark_rect(
         color=theme.EMPTY, stroke="white", strokeWidth=0.5
     )
-    cells = base.transform_filter("isValid(datum.rate)").mark_rect(
-        stroke="white", strokeWidth=0.5
-    ).encode(
-        color=alt.Color(
-            "rate:Q",
-            title="active",
-            scale=alt.Scale(scheme=theme.SEQUENTIAL, domain=[0, cap], clamp=True),
-            legend=alt.Legend(format=".0%", gradientLength=160, orient="right"),
+    cells = (
+        base.transform_filter("isValid(datum.rate)")
+        .mark_rect(stroke="white", strokeWidth=0.5)
+        .encode(
+            color=alt.Color(
+                "rate:Q",
+                title="active",
+                scale=alt.Scale(scheme=theme.SEQUENTIAL, domain=[0, cap], clamp=True),
+                legend=alt.Legend(
+                    format=".0%",
+                    gradientLength=min(160, max(60, step_y * n_cohorts)),
+                    orient="right",
+                ),
+            )
         )
     )
     layers: list[alt.Chart] = [empty, cells]
     if step_x >= 30 and step_y >= 16:
-        labels = base.transform_filter("isValid(datum.rate)").mark_text(fontSize=9).encode(
-            text=alt.Text("rate:Q", format=".0%"),
-            color=alt.condition(
-                f"datum.rate > {cap * 0.6!r}", alt.value("white"), alt.value(theme.TEXT)
-            ),
+        labels = (
+            base.transform_filter("isValid(datum.rate)")
+            .mark_text(fontSize=9)
+            .encode(
+                text=alt.Text("rate:Q", format=".0%"),
+                color=alt.condition(
+                    f"datum.rate > {cap * 0.6!r}", alt.value("white"), alt.value(theme.TEXT)
+                ),
+            )
         )
         layers.append(labels)
     chart = alt.layer(*layers).properties(
@@ -156,8 +188,7 @@ def retention_heatmap_chart(
             heading,
             f"Share of each cohort active {_mode_words(result)} {unit} k after "
             f"{result.cohort_by} (active = {result.active}). Grey: not yet elapsed, "
-            f"no user could be counted (not 0). Colour saturates at {theme.pct(cap, 0)}."
-            + note,
+            f"no user could be counted (not 0). Colour saturates at {theme.pct(cap, 0)}." + note,
             width=max(70, (step_x * n_periods + 120) // 7),
         ),
     )
@@ -182,28 +213,48 @@ def retention_curve_chart(
         Draw at most the latest ``max_cohorts`` cohorts and the first ``max_periods``
         periods.
     """
-    expect(result, RetentionResult, "retention_curve_chart", "cfnb.metrics.retention.retention(...)")
+    expect(
+        result, RetentionResult, "retention_curve_chart", "cfnb.metrics.retention.retention(...)"
+    )
     unit = result.period
-    heading = f"Retention curves by {unit}ly cohort" if unit != "day" else "Retention curves by daily cohort"
+    heading = (
+        f"Retention curves by {unit}ly cohort"
+        if unit != "day"
+        else "Retention curves by daily cohort"
+    )
     if result.table.height == 0:
         return theme.no_data("No cohort yet.", heading)
     shown, note = _window(result, max_cohorts, max_periods)
-    rows = [r for r in _rows(shown) if r["rate"] is not None]
+    rows = _cohort_rows(shown)
     pooled = result.curve().table.filter(pl.col("period") < max_periods)
     pooled_rows = [
         {
-            **r,
             "cohort": "all cohorts",
-            "cell": _EMPTY_LABEL if r["rate"] is None else theme.pct(r["rate"]),
+            "k": r["period"],
+            "eligible": r["eligible_users"],
+            "active": r["active_users"],
+            "rate": r["rate"],
+            "cell": theme.pct(r["rate"]),
         }
         for r in pooled.iter_rows(named=True)
         if r["rate"] is not None
     ]
-    x = alt.X("period:Q", title=f"{unit}s since {result.cohort_by} (k)", axis=alt.Axis(tickMinStep=1, format="d"))
-    y = alt.Y("rate:Q", title=f"share active {_mode_words(result)} {unit} k", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
-    tooltip = _tooltip(result)
+    last_k = max([0, *[r["k"] for r in pooled_rows]])
+    x = alt.X(
+        "k:Q",
+        title=f"{unit}s since {result.cohort_by} (k)",
+        axis=alt.Axis(tickMinStep=1, format="d"),
+        scale=alt.Scale(domain=[0, max(1, last_k)], nice=False),
+    )
+    y = alt.Y(
+        "rate:Q",
+        title=f"share active {_mode_words(result)} {unit} k",
+        axis=alt.Axis(format="%"),
+        scale=alt.Scale(domain=[0, 1]),
+    )
     lines = (
-        alt.Chart(theme.inline(rows))
+        _cells(theme.inline(rows))
+        .transform_filter("isValid(datum.rate)")
         .mark_line(strokeWidth=1.2, opacity=0.75)
         .encode(
             x=x,
@@ -215,14 +266,16 @@ def retention_curve_chart(
                 scale=alt.Scale(scheme="viridis", type="utc"),
                 legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
             ),
-            tooltip=tooltip,
+            tooltip=_tooltip(result),
         )
     )
     pooled_tooltip = [
         alt.Tooltip("cohort:N", title="cohort"),
-        alt.Tooltip("period:Q", title=f"{unit}s since {result.cohort_by} (k)"),
-        alt.Tooltip("eligible_users:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
-        alt.Tooltip("active_users:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT),
+        alt.Tooltip("k:Q", title=f"{unit}s since {result.cohort_by} (k)"),
+        alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
+        alt.Tooltip(
+            "active:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT
+        ),
         alt.Tooltip("cell:N", title="retention"),
     ]
     base = alt.Chart(theme.inline(pooled_rows)).encode(x=x, y=y, tooltip=pooled_tooltip)

@@ -27,7 +27,9 @@ def _value(v: str | None) -> str:
     return "(none)" if v is None else v
 
 
-def segment_chart(result: SegmentConstraints, *, max_segments: int = MAX_SEGMENTS) -> theme.AnyChart:
+def segment_chart(
+    result: SegmentConstraints, *, max_segments: int = MAX_SEGMENTS
+) -> theme.AnyChart:
     """Per segment value: its happy rate against the rest, and its links' rates.
 
     Left: the share of each value's acquired users (recent complete cohorts) who became
@@ -96,7 +98,9 @@ def segment_chart(result: SegmentConstraints, *, max_segments: int = MAX_SEGMENT
     y = alt.Y("label:N", sort=order, title=f"{seg} · users", axis=alt.Axis(labelFontSize=12))
     tooltip = [
         alt.Tooltip("value:N", title=seg),
-        alt.Tooltip("acquired:Q", title="acquired users (recent complete cohorts)", format=theme.COUNT),
+        alt.Tooltip(
+            "acquired:Q", title="acquired users (recent complete cohorts)", format=theme.COUNT
+        ),
         alt.Tooltip("share:Q", title="share of those users", format=theme.RATE),
         alt.Tooltip("happy:Q", title="became happy (users)", format=theme.COUNT),
         alt.Tooltip("happy_rate:Q", title="happy rate", format=theme.RATE),
@@ -114,8 +118,19 @@ def segment_chart(result: SegmentConstraints, *, max_segments: int = MAX_SEGMENT
         ),
         legend=alt.Legend(orient="top"),
     )
-    top = max([0.05, *[float(r["happy_rate"] or 0) for r in rows], *[float(r["rest_happy_rate"] or 0) for r in rows]])
-    x = alt.X("happy_rate:Q", title="became happy (share of acquired)", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, top * 1.45]))
+    top = max(
+        [
+            0.05,
+            *[float(r["happy_rate"] or 0) for r in rows],
+            *[float(r["rest_happy_rate"] or 0) for r in rows],
+        ]
+    )
+    x = alt.X(
+        "happy_rate:Q",
+        title="became happy (share of acquired)",
+        axis=alt.Axis(format="%"),
+        scale=alt.Scale(domain=[0, top * 1.45]),
+    )
     base = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
     left = alt.layer(
         base.mark_bar(height={"band": 0.6}).encode(x=x, color=colour),
@@ -140,25 +155,34 @@ def segment_chart(result: SegmentConstraints, *, max_segments: int = MAX_SEGMENT
         alt.Tooltip("status:N", title="this value's verdict"),
     ]
     grid = alt.Chart(theme.inline(cells)).encode(
-        x=alt.X("stage:N", sort=stage_order, title="link into", axis=alt.Axis(orient="top", labelAngle=0, domain=False, ticks=False)),
+        x=alt.X(
+            "stage:N",
+            sort=stage_order,
+            title="link into",
+            axis=alt.Axis(orient="top", labelAngle=0, domain=False, ticks=False),
+        ),
         y=alt.Y("label:N", sort=order, axis=None),
         tooltip=cell_tip,
     )
-    right = alt.layer(
-        grid.mark_rect(cornerRadius=3, stroke="white", strokeWidth=3).encode(
-            color=alt.Color(
-                "state:N",
-                title="link",
-                scale=alt.Scale(domain=states, range=[LINK_STATES[s] for s in states]),
-                legend=alt.Legend(orient="bottom", direction="horizontal"),
+    right = (
+        alt.layer(
+            grid.mark_rect(cornerRadius=3, stroke="white", strokeWidth=3).encode(
+                color=alt.Color(
+                    "state:N",
+                    title="link",
+                    scale=alt.Scale(domain=states, range=[LINK_STATES[s] for s in states]),
+                    legend=alt.Legend(orient="bottom", direction="horizontal"),
+                ),
+                opacity=alt.condition(
+                    "datum.state == 'after happy stage'", alt.value(0.45), alt.value(0.9)
+                ),
             ),
-            opacity=alt.condition("datum.state == 'after happy stage'", alt.value(0.45), alt.value(0.9)),
-        ),
-        grid.mark_text(fontSize=12, fontWeight="bold", color="white").encode(
-            text=alt.Text("cell_text:N")
-        ),
-    ).transform_calculate(cell_text="datum.flag + ' ' + datum.rate_text").properties(
-        width=alt.Step(84), height=alt.Step(_ROW)
+            grid.mark_text(fontSize=12, fontWeight="bold", color="white").encode(
+                text=alt.Text("cell_text:N")
+            ),
+        )
+        .transform_calculate(cell_text="datum.flag + ' ' + datum.rate_text")
+        .properties(width=alt.Step(84), height=alt.Step(_ROW))
     )
     low = [r["value"] for r in rows if r["kind"] == "feeds low-quality users"]
     lead = (
@@ -167,7 +191,11 @@ def segment_chart(result: SegmentConstraints, *, max_segments: int = MAX_SEGMENT
         if low
         else f"No value of {seg} is flagged as feeding low-quality users."
     )
-    note = f" Showing the {max_segments} largest of {result.table.height}." if result.table.height > max_segments else ""
+    note = (
+        f" Showing the {max_segments} largest of {result.table.height}."
+        if result.table.height > max_segments
+        else ""
+    )
     chart = (
         alt.hconcat(left, right, spacing=14)
         .resolve_scale(y="shared", color="independent")

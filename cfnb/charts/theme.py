@@ -201,9 +201,7 @@ def json_value(value: object) -> object:
 
 def inline(rows: Iterable[Mapping[str, object]]) -> alt.InlineData:
     """Rows as inline data; Altair names the dataset by a hash of its content."""
-    return alt.InlineData(
-        values=[{str(k): json_value(v) for k, v in row.items()} for row in rows]
-    )
+    return alt.InlineData(values=[{str(k): json_value(v) for k, v in row.items()} for row in rows])
 
 
 def no_data(message: str, heading: str) -> alt.Chart:
@@ -242,3 +240,17 @@ def duration(seconds: float | None) -> str:
             value = seconds / size
             return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 8, **axis: Any) -> alt.Axis:
+    """An axis for period starts (UTC dates): ticks on the periods themselves.
+
+    Vega's default weekly ticks fall on Sundays; cfnb's weeks start on Monday. The ticks
+    are at most ``ticks`` of the given period starts, evenly spaced, labelled as ISO
+    dates (``%Y-%m`` for months).
+    """
+    days = sorted(set(starts))
+    step = max(1, math.ceil(len(days) / ticks))
+    values = [alt.DateTime(year=d.year, month=d.month, date=d.day, utc=True) for d in days[::step]]
+    fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
+    return alt.Axis(values=values, format=fmt, formatType="utc", labelOverlap=True, **axis)

@@ -86,7 +86,9 @@ def throughput_chart(
         "period:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=alt.Axis(format="%b %d" if per != "month" else "%b %Y", formatType="utc", labelOverlap=True),
+        axis=alt.Axis(
+            format="%b %d" if per != "month" else "%b %Y", formatType="utc", labelOverlap=True
+        ),
     )
     happy_max = float(table["happy"].max() or 0)  # type: ignore[arg-type]
     top = max(happy_max, result.upper_limit or 0.0)
@@ -161,7 +163,12 @@ def throughput_chart(
         layers.insert(0, st.mark_rule(color=_STAGE_COLOR, strokeDash=[1, 3], strokeWidth=1.6))
         layers.append(
             st.mark_text(
-                align="left", baseline="bottom", dy=-2, x=4, fontSize=10, fontWeight="bold",
+                align="left",
+                baseline="bottom",
+                dy=-2,
+                x=4,
+                fontSize=10,
+                fontWeight="bold",
                 color=_STAGE_COLOR,
             ).encode(text="text:N")
         )
@@ -186,8 +193,20 @@ def _reference_rows(result: ThroughputResult) -> list[dict[str, Any]]:
     rows = []
     lines = (
         ("centre", result.centre, "mean of the complete periods", theme.TEXT, "solid"),
-        ("upper limit", result.upper_limit, "centre + 2.66 × mean moving range", theme.SUBTLE, "dashed"),
-        ("lower limit", result.lower_limit, "centre − 2.66 × mean moving range (≥ 0)", theme.SUBTLE, "dashed"),
+        (
+            "upper limit",
+            result.upper_limit,
+            "centre + 2.66 × mean moving range",
+            theme.SUBTLE,
+            "dashed",
+        ),
+        (
+            "lower limit",
+            result.lower_limit,
+            "centre − 2.66 × mean moving range (≥ 0)",
+            theme.SUBTLE,
+            "dashed",
+        ),
     )
     for name, value, meaning, colour, style in lines:
         if value is None:

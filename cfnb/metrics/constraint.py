@@ -874,13 +874,14 @@ def _analyse(
     )
     pop = _period_over_period(table, s, cohorts, min_users)
     notes = _nonlinear_notes(pop, noun)
-    unweighable = [r["stage"] for r in chain if r["gain_per_period"] is None]
-    if status == "constraint" and unweighable:
+    untargeted = [r["stage"] for r in chain if _rate_without_target(r)]
+    if status != "not yet repeatable" and untargeted:
         notes = (
-            f"{', '.join(unweighable)} could not be weighed (no target or no data yet).",
+            f"Not weighed: {', '.join(untargeted)} (no spec target, and no recent complete "
+            f"cohort with {min_users}+ users at the link's entry to set one).",
             *notes,
         )
-    summary = _summary(status, named, s, tput, chart, table.height, unweighed)
+    summary = _summary(status, named, s, tput, chart, table.height, unweighed, not untargeted)
     return ConstraintResult(
         status=status,
         stage=names[0] if status == "raw material" else (named["stage"] if named else None),
@@ -925,20 +926,25 @@ def _verdict(
     if starved:
         return "constraint", starved[0], None
     gains = [r for r in chain if r["gain_per_period"] is not None and r["gain_per_period"] > 0]
-    unknown = [r for r in chain if r["gain_per_period"] is None]
+    # A link with a rate but no target is only noted; one with no data blocks a verdict.
+    unknown = [r for r in chain if r["gain_per_period"] is None and not _rate_without_target(r)]
     if not gains and unknown:
         # "Every link is at target" would be a guess: some links cannot be weighed yet.
         names = ", ".join(r["stage"] for r in unknown)
         return (
             "not yet repeatable",
             most,
-            f"{names} cannot be weighed yet ({_why_unknown(unknown[0])})",
+            f"{names} cannot be weighed yet ({_why_unknown(unknown[-1])})",
         )
     if not gains:
         return "raw material", None, None
     # Largest gain; on a tie the upstream link, since it also feeds the others.
     best = max(gains, key=lambda r: (r["gain_per_period"], -r["link"]))
     return "constraint", best, None
+
+
+def _rate_without_target(r: dict[str, Any]) -> bool:
+    return r["rate"] is not None and r["target"] is None
 
 
 def _why_unknown(r: dict[str, Any]) -> str:
@@ -959,6 +965,7 @@ def _summary(
     chart: XmR,
     users: int,
     unweighed: str | None = None,
+    weighed_all: bool = True,
 ) -> str:
     noun = s.period
     if status == "raw material":
@@ -966,8 +973,9 @@ def _summary(
             return f"Constraint: {s.names[0]} — no users in the factory yet; bring in raw material first"
         if len(s.names) < 2 or s.happy == 0:
             return f"Constraint: {s.names[0]} — the happy stage is the first stage, so throughput is acquisition itself"
+        which = "every link" if weighed_all else "every link we can weigh"
         return (
-            f"Constraint: {s.names[0]} — every link is at or above its target; more raw "
+            f"Constraint: {s.names[0]} — {which} is at or above its target; more raw "
             f"material raises throughput ({count(tput)} happy customers/{noun} now)"
         )
     if status == "not yet repeatable":
