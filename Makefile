@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/cfnb check data/sample_events.csv
-	$(BIN)/cfnb check data/cdnow_master.txt.gz --delimiter whitespace --user customer_id --ts date --event-name purchase
+	$(BIN)/cfnb run data/sample_events.csv --stages data/sample_factory.toml
 
 lint: setup
 	$(BIN)/ruff check .

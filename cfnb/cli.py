@@ -1,9 +1,10 @@
 """The ``cfnb`` command line.
 
-``cfnb check FILE`` loads an event log and prints its load report (``--json`` for the
-machine-readable shape documented in the README). Exit status: 0 when rows were
-loaded, 1 when no row was usable (the report is still printed), 2 when the file could
-not be read at all.
+``cfnb check FILE`` loads an event log and prints its load report; ``cfnb run FILE
+--stages SPEC.toml`` measures the factory: funnel, throughput and the constraint.
+``--json`` gives the machine-readable shapes documented in the README (a public
+contract). Exit status: 0 on success, 1 when no row was usable (the report is still
+printed), 2 when the file or the spec could not be read.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cfnb import errors
 from cfnb.eventlog import EventLog, LoadReport
 from cfnb.loading import load
+
+if TYPE_CHECKING:
+    from cfnb.analysis import FactoryRun
 
 __all__ = ["main"]
 
@@ -102,6 +107,55 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from cfnb.spec import Factory
+
+    factory = Factory.from_toml(Path(args.stages))
+    try:
+        log = _load_from_args(args)
+    except errors.NoUsableRowsError as err:
+        _print_report(err.report, args.json, {"error": str(err)})
+        return EXIT_NO_ROWS
+    result = factory.run(log)
+    if args.json:
+        print(json.dumps({"report": log.report.to_dict(), **result.to_dict()}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(_run_text(log, result))
+    return EXIT_OK
+
+
+def _run_text(log: EventLog, result: FactoryRun) -> str:
+    r = log.report
+    lines = [
+        f"{result.factory.name or 'Customer Factory'} — {r.source}",
+        f"{r.rows_loaded:,} events loaded of {r.rows_read:,} read ({r.rows_rejected:,} rejected), "
+        f"{r.users:,} users, last event {r.to_dict()['last_ts']}",
+        "",
+        f"{'stage':<20} {'users':>9} {'step':>7} {'overall':>8} {'median time':>12}",
+    ]
+    for row in result.funnel().table.iter_rows(named=True):
+        lines.append(
+            f"{row['stage']:<20} {row['users']:>9,} {_pct(row['rate']):>7} {_pct(row['overall_rate']):>8} "
+            f"{_duration(row['median_seconds']):>12}"
+        )
+    lines += ["", f"Throughput: {result.throughput().verdict}", result.constraint().summary]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfnb",
@@ -112,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load_options(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=_check)
+
+    run = sub.add_parser("run", help="measure the factory: funnel, throughput and the constraint")
+    _add_load_options(run)
+    run.add_argument("--stages", required=True, help="the factory spec (TOML), e.g. data/sample_factory.toml")
+    run.add_argument("--json", action="store_true", help="print load report, funnel, constraint and throughput as JSON")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -286,13 +286,13 @@ def _nth(positions: _I64, after: _I64, owner: _I64, n: int, user: _I64, used: _B
     """
     if positions.size == 0:
         return np.full(after.size, -1, dtype=np.int64)
+    idx = np.searchsorted(positions, after, side="left")
     if used is None:
-        cum = np.arange(1, positions.size + 1, dtype=np.int64)
+        hit = idx + (n - 1)
     else:
         cum = np.cumsum(~used[positions], dtype=np.int64)
-    padded = np.concatenate([np.zeros(1, dtype=np.int64), cum])
-    idx = np.searchsorted(positions, after, side="left")
-    hit = np.searchsorted(cum, padded[idx] + n, side="left")
+        padded = np.concatenate([np.zeros(1, dtype=np.int64), cum])
+        hit = np.searchsorted(cum, padded[idx] + n, side="left")
     ok = hit < positions.size
     ok[ok] = user[positions[hit[ok]]] == owner[ok]
     return np.where(ok, positions[np.minimum(hit, positions.size - 1)], -1)
@@ -579,6 +579,12 @@ def _check_factory(events: pl.DataFrame, factory: FactoryLike) -> None:
         raise SpecError("mode", unknown_choice("mode", factory.mode, MODES))
     check_period(factory.period)
     for name in factory.segment_by:
+        if name.startswith("reach_"):
+            raise SpecError(
+                "segment_by",
+                f"{name!r} would clash with the journeys' reach columns; rename the property "
+                f"(events.rename({{{name!r}: 'my_{name}'}})) before segmenting by it",
+            )
         if name not in events.columns or name in _REQUIRED:
             props = [c for c in events.columns if c not in _REQUIRED]
             raise SpecError(

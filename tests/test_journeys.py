@@ -295,3 +295,9 @@ def test_an_event_log_can_be_given_directly() -> None:
         from_log.table.sort("user_id"), build_journeys(loaded.events, factory).table.sort("user_id")
     )
     assert reach(from_log, "a") == [0, 1, None]
+
+
+def test_a_segment_named_like_a_reach_column_is_refused() -> None:
+    events = log(("a", "visit", 0), reach_1=["x"])
+    with pytest.raises(SpecError, match="clash with the journeys' reach columns"):
+        build_journeys(events, Factory(VISIT_SIGNUP_PAY, segment_by=["reach_1"]))

@@ -198,3 +198,35 @@ def test_funnel_never_grows_down_the_chain(rows: list, factory: Factory) -> None
         values = table[column].drop_nulls()
         assert ((values >= 0) & (values <= 1)).all()
     assert table["rate"][0] is None
+
+
+def random_edit(rng: random.Random, factory: Factory) -> Factory:
+    """One explorer-style edit: a limit, the period, segments, or one stage."""
+    n = len(factory.stages)
+    i = rng.randrange(n)
+    other = random_factory(rng).stages[0]
+    edits = [
+        lambda: factory.replace(window=rng.choice([None, 1, 4])),
+        lambda: factory.replace(period=rng.choice(["day", "month"]), segment_by=["plan"]),
+        lambda: factory.with_stage(i, within=rng.choice([None, 1, 3])),
+        lambda: factory.with_stage(i, match=other.match, times=other.times),
+        lambda: factory.add_stage(other.replace(name=f"added{rng.random()}"), rng.randrange(n + 1)),
+        lambda: factory.remove_stage(i) if n > 1 else factory.replace(window=5),
+    ]
+    edited: Factory = rng.choice(edits)()
+    return edited
+
+
+@pytest.mark.parametrize("mode", ["lifecycle", "best_path"])
+def test_update_equals_a_fresh_build_after_random_edits(mode: str) -> None:
+    rng = random.Random(f"update-{mode}")
+    for _ in range(60):
+        events, factory = random_log(rng), random_factory(rng, mode=mode)
+        journeys = build_journeys(events, factory)
+        for _ in range(3):  # chained edits, as in the explorer
+            factory = random_edit(rng, factory)
+            journeys = journeys.update(factory)
+            fresh = build_journeys(events, factory)
+            assert journeys.stages == fresh.stages
+            assert journeys.period == fresh.period
+            assert_frame_equal(journeys.table.sort("user_id"), fresh.table.sort("user_id"))

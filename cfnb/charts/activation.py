@@ -97,15 +97,12 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
     left = alt.layer(
         dumbbell.mark_line(color="#CCCCCC", strokeWidth=3).encode(x=rate_x, detail="outcome:N"),
         dumbbell.mark_point(filled=True, size=110, opacity=1).encode(x=rate_x, color=colour),
-        dumbbell.mark_text(dy=-12, fontSize=10).encode(
-            x=rate_x,
-            text="value_text:N",
-            color=alt.Color(
-                "group:N",
-                scale=alt.Scale(domain=["activated", "not activated"], range=[_ACTIVATED, _OTHER]),
-                legend=None,
-            ),
-        ),
+        dumbbell.transform_filter("datum.group == 'activated'")
+        .mark_text(fontSize=10, dy=-13, color=_ACTIVATED)
+        .encode(x=rate_x, text="value_text:N"),
+        dumbbell.transform_filter("datum.group != 'activated'")
+        .mark_text(fontSize=10, dy=14, color=_OTHER)
+        .encode(x=rate_x, text="value_text:N"),
     ).properties(
         width=300,
         height=alt.Step(_ROW * 1.5),
@@ -121,6 +118,7 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         "ratio:Q",
         title=f"ratio activated / others (log scale, {level} CI)",
         scale=alt.Scale(type="log", domain=[lo, hi]),
+        axis=alt.Axis(values=theme.log_ticks(lo, hi), format="~g", labelOverlap=False),
     )
     rb = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
     one = (
@@ -172,13 +170,13 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
 
 
 def _short_summaries(rows: list[dict[str, Any]], level: str) -> list[str]:
-    out = []
-    for r in rows:
-        if r["ratio"] is None:
-            if r["note"] != "—":
-                out.append(f"{r['outcome']}: {r['note']}")
-            continue
-        out.append(f"{r['outcome']}: {_ratio_text(r)} ({level} CI)")
+    out = [f"{r['outcome']}: {_ratio_text(r)} ({level} CI)" for r in rows if r["ratio"] is not None]
+    missing = [r["outcome"] for r in rows if r["ratio"] is None]
+    if missing:
+        out.append(
+            f"No ratio for {', '.join(missing)}: hover for why (for a stage that only activated "
+            "users can reach, pass activity= or a revenue table)."
+        )
     return out
 
 
@@ -273,8 +271,11 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
             x=alt.X("odds_ratio:Q", scale=scale), color=colour
         ),
     ).properties(width=380, height=alt.Step(24))
+    plain = alt.Chart(theme.inline(rows)).encode(
+        y=alt.Y("feature:N", sort=order, axis=None), tooltip=tooltip
+    )
     support = alt.layer(
-        base.mark_bar(color=theme.MUTED, height={"band": 0.6}).encode(
+        plain.mark_bar(color=theme.MUTED, height={"band": 0.6}).encode(
             x=alt.X(
                 "support:Q",
                 title="support",
@@ -282,13 +283,13 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
                 scale=alt.Scale(domain=[0, 1]),
             )
         ),
-        base.mark_text(align="left", dx=3, fontSize=10).encode(
+        plain.mark_text(align="left", dx=3, fontSize=10).encode(
             x="support:Q", text="support_text:N"
         ),
     ).properties(width=130, height=alt.Step(24))
     note = f" Showing the top {top} of {result.table.height}." if result.table.height > top else ""
     chart = (
-        alt.hconcat(forest, support.encode(y=alt.Y("feature:N", sort=order, axis=None)), spacing=12)
+        alt.hconcat(forest, support, spacing=12)
         .resolve_scale(y="shared")
         .properties(
             title=theme.title(

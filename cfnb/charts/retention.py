@@ -263,7 +263,9 @@ def retention_curve_chart(
             color=alt.Color(
                 "cohort:T",
                 title="cohort",
-                scale=alt.Scale(scheme="viridis", type="utc"),
+                scale=alt.Scale(
+                    type="utc", range=[theme.OKABE_ITO["orange"], theme.OKABE_ITO["blue"]]
+                ),
                 legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
             ),
             tooltip=_tooltip(result),
@@ -286,7 +288,7 @@ def retention_curve_chart(
         height=theme.HEIGHT,
         title=theme.title(
             heading,
-            f"Thin lines: each cohort (colour = cohort date); black: all cohorts pooled. "
+            f"Thin lines: each cohort (orange = oldest, blue = newest); black: all cohorts pooled. "
             f"Lines stop where no user of the cohort has reached {unit} k yet." + note,
         ),
     )

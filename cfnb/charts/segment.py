@@ -71,6 +71,7 @@ def segment_chart(
                 "label": label,
                 "kind": kind,
                 "happy_text": f"{theme.pct(r['happy_rate'])} · {theme.pct(r['share'], 0)} of users",
+                "label_at": max(r["happy_rate"] or 0.0, r["rest_happy_rate"] or 0.0),
                 "difference_text": (
                     "—"
                     if r["difference"] is None
@@ -137,7 +138,9 @@ def segment_chart(
         base.mark_tick(color=theme.TEXT, thickness=2, size=_ROW * 0.8).encode(
             x=alt.X("rest_happy_rate:Q", scale=alt.Scale(domain=[0, top * 1.45]))
         ),
-        base.mark_text(align="left", dx=4, fontSize=10).encode(x=x, text="happy_text:N"),
+        base.mark_text(align="left", dx=6, fontSize=10).encode(
+            x=alt.X("label_at:Q", scale=alt.Scale(domain=[0, top * 1.45])), text="happy_text:N"
+        ),
     ).properties(width=300, height=alt.Step(_ROW))
 
     states = [s for s in LINK_STATES if any(c["state"] == s for c in cells)]
@@ -177,8 +180,11 @@ def segment_chart(
                     "datum.state == 'after happy stage'", alt.value(0.45), alt.value(0.9)
                 ),
             ),
-            grid.mark_text(fontSize=12, fontWeight="bold", color="white").encode(
-                text=alt.Text("cell_text:N")
+            grid.mark_text(fontSize=12, fontWeight="bold").encode(
+                text=alt.Text("cell_text:N"),
+                color=alt.condition(
+                    "datum.state == 'constraint'", alt.value("white"), alt.value(theme.TEXT)
+                ),
             ),
         )
         .transform_calculate(cell_text="datum.flag + ' ' + datum.rate_text")

@@ -242,7 +242,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 8, **axis: Any) -> alt.Axis:
+def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 6, **axis: Any) -> alt.Axis:
     """An axis for period starts (UTC dates): ticks on the periods themselves.
 
     Vega's default weekly ticks fall on Sundays; cfnb's weeks start on Monday. The ticks
@@ -253,4 +253,17 @@ def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 8, **axis: Any
     step = max(1, math.ceil(len(days) / ticks))
     values = [alt.DateTime(year=d.year, month=d.month, date=d.day, utc=True) for d in days[::step]]
     fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
-    return alt.Axis(values=values, format=fmt, formatType="utc", labelOverlap=True, **axis)
+    return alt.Axis(
+        values=values, labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True, **axis
+    )
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values 1, 2, 5 × 10^k between ``lo`` and ``hi`` (for log axes of ratios)."""
+    out: list[float] = []
+    for e in range(-6, 10):
+        for m in (1, 2, 5):
+            v = round(m * 10.0**e, 6)
+            if lo <= v <= hi:
+                out.append(v)
+    return out

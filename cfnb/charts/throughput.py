@@ -6,10 +6,10 @@ Draws a :class:`~cfnb.metrics.throughput.ThroughputResult` (and, optionally, the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import altair as alt
-import polars as pl
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
@@ -20,10 +20,47 @@ __all__ = ["throughput_chart"]
 #: At most this many periods are drawn (the latest); the limits still come from the result.
 MAX_PERIODS = 156
 _STAGE_COLOR = theme.OKABE_ITO["bluish_green"]
+_WIDTH = theme.WIDTH + 80
+_LABEL_GAP = 13  # minimum pixels between two line labels
 
 
 def _label(period: str, start: Any) -> str:
     return f"{period} of {start.isoformat()}" if period != "month" else start.strftime("%B %Y")
+
+
+class _YScale:
+    """The y scale, fixed in Python so line labels can be placed without overlaps."""
+
+    def __init__(self, top: float, log: bool, height: int) -> None:
+        self.top, self.log, self.height = top, log, height
+
+    def pixel(self, v: float) -> float:
+        f = (math.log1p(v) / math.log1p(self.top)) if self.log else v / self.top
+        return self.height * (1 - max(0.0, min(1.0, f)))
+
+    def altair(self) -> alt.Scale:
+        if self.log:
+            return alt.Scale(type="symlog", constant=1, domain=[0, self.top], nice=False)
+        return alt.Scale(domain=[0, self.top], nice=False)
+
+    def axis(self) -> alt.Axis:
+        if not self.log:
+            return alt.Axis(tickCount=6)
+        ticks = [0.0] + [m * 10**e for e in range(0, 9) for m in (1, 2, 5) if m * 10**e <= self.top]
+        return alt.Axis(values=ticks, format="~s", labelOverlap=False)
+
+
+def _spread(labels: list[dict[str, Any]], height: int) -> None:
+    """Move label ``py`` apart (at least ``_LABEL_GAP`` pixels), keeping their order."""
+    labels.sort(key=lambda r: (r["py"], r["text"]))
+    for a, b in zip(labels, labels[1:], strict=False):
+        b["py"] = max(b["py"], a["py"] + _LABEL_GAP)
+    overflow = labels[-1]["py"] - (height + 4) if labels else 0
+    if overflow > 0:
+        for r in labels:
+            r["py"] -= overflow
+        for a, b in zip(reversed(labels[:-1]), reversed(labels[1:]), strict=False):
+            a["py"] = min(a["py"], b["py"] - _LABEL_GAP)
 
 
 def throughput_chart(
@@ -35,20 +72,21 @@ def throughput_chart(
     """Happy customers per period, with the XmR centre line and natural process limits.
 
     * points and line: ``happy`` per complete period (blue); a point outside the limits
-      or in a run of 8 on one side of the centre line is a signal (vermillion, larger);
-    * the centre line (solid) and the natural process limits (dashed), labelled;
+      or in a run of 8 on one side of the centre line is a signal (vermillion diamond);
+    * the centre line (solid) and the natural process limits (dashed), labelled on the
+      right;
     * the period still running (when the result includes it, ``complete_only=False``)
       is a hollow grey point joined by a dotted line: it is not part of the chart;
     * with ``business_stage``: the Problem/Solution fit, Product/Market fit and Scale
-      lines (labelled dotted rules). When they span far more than the data, the y axis
-      is a symmetric log scale so both stay readable.
+      lines (green dotted rules, labelled). When they reach far above the data, the y
+      axis is a symmetric log scale so both stay readable (the axis title says so).
 
     Parameters
     ----------
     result
         :func:`cfnb.metrics.throughput.throughput`. Reads ``table`` (``period, happy,
-        complete, moving_range, centre, lower_limit, upper_limit, signal``), ``stage``,
-        ``period``, ``centre``, ``lower_limit``, ``upper_limit`` and ``verdict``.
+        complete, moving_range, signal``), ``stage``, ``period``, ``centre``,
+        ``lower_limit``, ``upper_limit`` and ``verdict``.
     business_stage
         :func:`cfnb.metrics.throughput.business_stage`; reads ``lines`` (``stage,
         throughput``) and ``verdict``.
@@ -77,38 +115,62 @@ def throughput_chart(
                 "label": _label(per, r["period"]),
                 "happy": r["happy"],
                 "kind": kind,
-                "status": "still running (not charted)" if kind == "running" else "complete",
+                "status": "still running (not judged)" if kind == "running" else "complete",
                 "moving_range": r["moving_range"],
-                "signal": r["signal"] or ("—" if kind != "running" else "not judged"),
+                "signal": r["signal"] or ("not judged" if kind == "running" else "—"),
             }
         )
+    refs = _reference_rows(result)
+    stages = _stage_rows(business_stage, per) if business_stage is not None else []
+    data_top = max([1.0, *[float(r["happy"]) for r in rows], *[r["value"] for r in refs]])
+    stage_top = max([0.0, *[r["value"] for r in stages]])
+    log = stage_top > 4 * data_top
+    scale = _YScale(max(data_top, stage_top) * 1.08, log, theme.HEIGHT)
+    y_title = f"happy customers per {per}" + (" (log scale)" if log else "")
     x = alt.X(
         "period:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=alt.Axis(
-            format="%b %d" if per != "month" else "%b %Y", formatType="utc", labelOverlap=True
-        ),
+        axis=theme.time_axis(table["period"].to_list(), per),
     )
-    happy_max = float(table["happy"].max() or 0)  # type: ignore[arg-type]
-    top = max(happy_max, result.upper_limit or 0.0)
-    lines_df = business_stage.lines if business_stage is not None else pl.DataFrame()
-    stage_top = float(lines_df["throughput"].max() or 0) if lines_df.height else 0.0  # type: ignore[arg-type]
-    log = stage_top > 4 * max(top, 1.0)
-    y_scale = alt.Scale(type="symlog", constant=1) if log else alt.Scale(zero=True)
-    y_title = f"happy customers per {per}" + (" (log scale)" if log else "")
-    y = alt.Y("happy:Q", title=y_title, scale=y_scale)
+    y = alt.Y("happy:Q", title=y_title, scale=scale.altair(), axis=scale.axis())
     tooltip = [
         alt.Tooltip("label:N", title="period"),
         alt.Tooltip("happy:Q", title=f"happy customers ({result.stage})", format=theme.COUNT),
-        alt.Tooltip("status:N", title="period"),
+        alt.Tooltip("status:N", title="status"),
         alt.Tooltip("moving_range:Q", title="moving range", format=theme.DECIMAL),
         alt.Tooltip("signal:N", title="signal"),
     ]
     base = alt.Chart(theme.inline(rows)).encode(x=x, y=y, tooltip=tooltip)
     complete = base.transform_filter("datum.kind != 'running'")
-    layers: list[alt.Chart] = [
-        complete.mark_line(color=theme.NEUTRAL, strokeWidth=1.6),
+    layers: list[alt.Chart] = []
+    line_tip = [
+        alt.Tooltip("name:N", title="line"),
+        alt.Tooltip("value:Q", title=f"happy customers per {per}", format=",.2f"),
+        alt.Tooltip("meaning:N", title="meaning"),
+    ]
+    lines = refs + stages
+    if lines:
+        rules = alt.Chart(theme.inline(lines)).encode(
+            y=alt.Y("value:Q", scale=scale.altair(), title=y_title), tooltip=line_tip
+        )
+        layers.append(
+            rules.mark_rule().encode(
+                color=alt.Color("colour:N", scale=None),
+                strokeDash=alt.StrokeDash("dash:N", scale=None),
+                strokeWidth=alt.StrokeWidth("stroke:Q", scale=None),
+            )
+        )
+    layers.append(complete.mark_line(color=theme.NEUTRAL, strokeWidth=1.6))
+    running = [i for i, r in enumerate(rows) if r["kind"] == "running"]
+    if running and running[0] > 0:
+        bridge = rows[running[0] - 1 : running[0] + 1]
+        layers.append(
+            alt.Chart(theme.inline(bridge))
+            .mark_line(color=theme.MUTED, strokeDash=[2, 3], strokeWidth=1.4)
+            .encode(x=x, y=y, tooltip=tooltip)
+        )
+    layers += [
         complete.transform_filter("datum.kind == 'complete'").mark_point(
             color=theme.NEUTRAL, filled=True, size=36
         ),
@@ -119,62 +181,22 @@ def throughput_chart(
             color=theme.MUTED, filled=False, size=60, strokeWidth=2
         ),
     ]
-    running = [i for i, r in enumerate(rows) if r["kind"] == "running"]
-    if running and running[0] > 0:
-        bridge = rows[running[0] - 1 : running[0] + 1]
-        layers.insert(
-            1,
-            alt.Chart(theme.inline(bridge))
-            .mark_line(color=theme.MUTED, strokeDash=[2, 3], strokeWidth=1.4)
-            .encode(x=x, y=y, tooltip=tooltip),
-        )
-    refs = _reference_rows(result)
-    if refs:
-        ref_tip = [
-            alt.Tooltip("name:N", title="line"),
-            alt.Tooltip("value:Q", title=f"happy customers per {per}", format=",.2f"),
-            alt.Tooltip("meaning:N", title="meaning"),
-        ]
-        ref = alt.Chart(theme.inline(refs)).encode(
-            y=alt.Y("value:Q", scale=y_scale, title=y_title), tooltip=ref_tip
-        )
-        layers.insert(
-            0,
-            ref.mark_rule(strokeWidth=1.3).encode(
+    if lines:
+        labels = [{**r, "py": scale.pixel(r["value"])} for r in lines]
+        _spread(labels, theme.HEIGHT)
+        layers.append(
+            alt.Chart(theme.inline(labels))
+            .mark_text(align="left", baseline="middle", x=_WIDTH + 12, fontSize=10)
+            .encode(
+                y=alt.Y("py:Q", scale=None),
+                text="text:N",
                 color=alt.Color("colour:N", scale=None),
-                strokeDash=alt.StrokeDash("dash:N", scale=None),
-            ),
-        )
-        layers.append(
-            ref.mark_text(align="right", baseline="bottom", dy=-2, x="width", fontSize=10).encode(
-                text="text:N", color=alt.Color("colour:N", scale=None)
+                tooltip=line_tip,
             )
-        )
-    stages = _stage_rows(business_stage, per) if business_stage is not None else []
-    if stages:
-        stage_tip = [
-            alt.Tooltip("name:N", title="stage of the business"),
-            alt.Tooltip("value:Q", title=f"happy customers per {per}", format=",.2f"),
-            alt.Tooltip("meaning:N", title="rule"),
-        ]
-        st = alt.Chart(theme.inline(stages)).encode(
-            y=alt.Y("value:Q", scale=y_scale, title=y_title), tooltip=stage_tip
-        )
-        layers.insert(0, st.mark_rule(color=_STAGE_COLOR, strokeDash=[1, 3], strokeWidth=1.6))
-        layers.append(
-            st.mark_text(
-                align="left",
-                baseline="bottom",
-                dy=-2,
-                x=4,
-                fontSize=10,
-                fontWeight="bold",
-                color=_STAGE_COLOR,
-            ).encode(text="text:N")
         )
     subtitle = [result.verdict[:1].upper() + result.verdict[1:] + "."]
     legend_bits = "Blue: complete periods; red diamonds: signals; dashed: natural process limits"
-    if any(r["kind"] == "running" for r in rows):
+    if running:
         legend_bits += "; hollow grey: the period still running (not judged)"
     subtitle.append(legend_bits + ".")
     if business_stage is not None:
@@ -182,9 +204,9 @@ def throughput_chart(
     if result.table.height > max_periods:
         subtitle.append(f"Showing the latest {max_periods} of {result.table.height} {per}s.")
     chart = alt.layer(*layers).properties(
-        width=theme.WIDTH + 80,
+        width=_WIDTH,
         height=theme.HEIGHT,
-        title=theme.title(heading, subtitle, width=100),
+        title=theme.title(heading, subtitle, width=108),
     )
     return theme.apply(chart)
 
@@ -192,23 +214,23 @@ def throughput_chart(
 def _reference_rows(result: ThroughputResult) -> list[dict[str, Any]]:
     rows = []
     lines = (
-        ("centre", result.centre, "mean of the complete periods", theme.TEXT, "solid"),
+        ("centre", result.centre, "mean of the complete periods", theme.TEXT, [1, 0]),
         (
             "upper limit",
             result.upper_limit,
             "centre + 2.66 × mean moving range",
             theme.SUBTLE,
-            "dashed",
+            [5, 4],
         ),
         (
             "lower limit",
             result.lower_limit,
-            "centre − 2.66 × mean moving range (≥ 0)",
+            "centre − 2.66 × mean moving range (not below 0)",
             theme.SUBTLE,
-            "dashed",
+            [5, 4],
         ),
     )
-    for name, value, meaning, colour, style in lines:
+    for name, value, meaning, colour, dash in lines:
         if value is None:
             continue
         rows.append(
@@ -217,7 +239,8 @@ def _reference_rows(result: ThroughputResult) -> list[dict[str, Any]]:
                 "value": value,
                 "meaning": meaning,
                 "colour": colour,
-                "dash": [5, 4] if style == "dashed" else [1, 0],
+                "dash": dash,
+                "stroke": 1.3,
                 "text": f"{name} {theme.count(value)}",
             }
         )
@@ -230,7 +253,10 @@ def _stage_rows(stage: BusinessStage, per: str) -> list[dict[str, Any]]:
             "name": name,
             "value": value,
             "meaning": "10x rule: each stage is a tenth of the next; Scale is the goal",
-            "text": f"{name} ({theme.count(value)}/{per})",
+            "colour": _STAGE_COLOR,
+            "dash": [1, 3],
+            "stroke": 1.8,
+            "text": f"{name} {theme.count(value)}/{per}",
         }
         for name, value in stage.lines.iter_rows()
     ]

@@ -471,7 +471,7 @@ def generate(
 
     start_us = _to_us(start_dt)
     acq_end_us = start_us + weeks * _WEEK
-    end_us = acq_end_us + RUN_OUT // dt.timedelta(microseconds=1)
+    end_us = acq_end_us
     sim = _Simulation(users, seed, probs, mix)
     rows, ts, referrer, untracked = sim.run(
         start_us, weeks, growth, acq_end_us, end_us, start_dt.weekday()

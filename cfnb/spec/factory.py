@@ -40,6 +40,8 @@ from cfnb.spec.predicates import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from cfnb.analysis import FactoryRun
+    from cfnb.eventlog import EventLog
     from cfnb.periods import Period
 
 __all__ = ["MODES", "Factory", "Mode", "Stage"]
@@ -458,6 +460,15 @@ class Factory:
         return toml_io.factory_from_json(source)
 
     # ------------------------------------------------------------------ against a log
+
+    def run(self, log: EventLog | pl.DataFrame) -> FactoryRun:
+        """Measure this factory on ``log``: every metric from one journeys table.
+
+        See :class:`cfnb.analysis.FactoryRun` for the metrics and their semantics.
+        """
+        from cfnb.analysis import run  # the analysis imports the spec, not the other way round
+
+        return run(self, log)
 
     def validate(
         self, schema: Mapping[str, pl.DataType], event_counts: Mapping[str, int]
