@@ -56,8 +56,14 @@ rows dominates an earlier one). With stages of distinct event names the two agre
 exactly; the tests check this against chdb.
 
 ``within`` in best_path is applied to the greedy chain's steps, as in lifecycle (the
-longest chain under per-step limits is a different, costlier question that no funnel
-tool asks). ``times`` works as in lifecycle.
+longest chain under per-step limits is a different, costlier question). ``times`` works
+as in lifecycle. The greedy chain of every start is stored, so ``window`` and ``within``
+edits re-evaluate those chains (O(starts x stages)) without a pass over the events.
+
+Lifecycle with a single start and best_path pick the same rows, except at one instant:
+lifecycle may use an unused row at the same ``ts`` as ``reach_{i-1}`` that sits before
+that row in the canonical order (it matches an earlier stage too); best_path, being
+strict about order, does not.
 
 Segments
 --------
@@ -67,6 +73,8 @@ A ``segment_by`` column holds the property's value on the row that set ``reach_0
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias
@@ -78,6 +86,7 @@ import polars as pl
 from cfnb.errors import CfnbError
 from cfnb.periods import check_period
 from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
+from cfnb.spec.predicates import AnyEvent, EventIn
 
 __all__ = ["JourneyError", "Journeys", "build_journeys"]
 
@@ -88,8 +97,7 @@ _I64: TypeAlias = npt.NDArray[np.int64]
 _BOOL: TypeAlias = npt.NDArray[np.bool_]
 _UTC_US = pl.Datetime("us", "UTC")
 _REQUIRED = ("user_id", "event", "ts")
-_ROW, _UH, _KEY = "__cfnb_row", "__cfnb_uh", "__cfnb_key"
-_NEW, _ORD = "__cfnb_new", "__cfnb_ord"
+_KEY = "__cfnb_key"
 _RUN, _POS = "__cfnb_run", "__cfnb_pos"
 # Fixed, so the (only) use of the hash, grouping rows by user, is reproducible.
 _HASH_SEED = 0x5EED
@@ -153,6 +161,7 @@ class _Rows:
     ts: _I64  # microseconds since the epoch, UTC
     tie_start: _I64  # first position with the same (user, ts)
     positions: tuple[_I64, ...]  # per stage: positions of the rows matching it, ascending
+    overlaps: tuple[bool, ...]  # per stage: does some row match it and an earlier stage?
 
     def where(self, rows: _I64) -> _I64:
         """Positions of event-table rows (every one must be among these rows)."""
@@ -171,104 +180,157 @@ def _user_hash(user_id: pl.Expr) -> pl.Expr:
     return user_id.hash(_HASH_SEED)
 
 
-def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
-    names: set[str] | None = set()
-    for stage in stages:
-        found = stage.match.event_names()
-        if found is None or names is None:
-            names = None
-        else:
-            names |= found
-    masks = [f"__cfnb_m{k}" for k in range(len(stages))]
-    lazy = events.lazy().with_row_index(_ROW)
-    if names is not None:
-        # Filtering by name first keeps the rest of the work proportional to the rows
-        # the stages can use, not to the log.
-        lazy = lazy.filter(pl.col("event").is_in(sorted(names)))
+@dataclass(frozen=True, eq=False)
+class _LogIndex:
+    """The events table in (user, ts) order: built once per table, shared by every build."""
+
+    order: _I64 | None  # event-table row at each position; None: the table is in order
+    user: _I64  # dense user number per position, non-decreasing
+    ts: _I64  # microseconds per position
+    tie_start: _I64  # first position with the same (user, ts)
+    codes: _I64  # event-name code per position
+    names: dict[str, int]  # event name -> code
+
+    @functools.cached_property
+    def rows(self) -> _I64:
+        """The event-table row at each position."""
+        return np.arange(self.ts.size) if self.order is None else self.order
+
+
+_INDEXES: dict[int, tuple[weakref.ref[pl.DataFrame], _LogIndex]] = {}
+
+
+def _log_index(events: pl.DataFrame) -> _LogIndex:
+    """The index of ``events``, from the cache while that very table is alive."""
+    key = id(events)
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0]() is events:
+        return cached[1]
+    index = _build_index(events)
+    # The entry dies with the table, so an id reused by a later table never hits it.
+    _INDEXES[key] = (weakref.ref(events, lambda _: _INDEXES.pop(key, None)), index)
+    return index
+
+
+def _build_index(events: pl.DataFrame) -> _LogIndex:
     user, prev = pl.col("user_id"), pl.col("user_id").shift()
     in_order = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
-    frame = (
-        lazy.with_columns(
-            s.match.to_polars().fill_null(False).alias(m)
-            for s, m in zip(stages, masks, strict=True)
-        )
-        .filter(pl.any_horizontal(masks))
-        .select(
-            pl.col(_ROW).cast(pl.Int64),
-            "ts",
-            *masks,
-            (user != prev).fill_null(True).alias(_NEW),
-            in_order.fill_null(True).alias(_ORD),
-            _user_hash(user).alias(_UH),
-        )
-        # Polars 2's default streaming engine sorts several times slower here.
-        .collect(engine="in-memory")
-    )
-    if not frame[_ORD].all():
-        # A log stored in (user_id, ts) order skips this, the one sort of the build.
-        frame = frame.sort(_UH, "ts")
-        ids = events["user_id"].gather(frame[_ROW])
-        uh = frame[_UH]
-        frame = frame.with_columns((uh != uh.shift()).fill_null(True).alias(_NEW))
-        if ((uh == uh.shift()) & (ids != ids.shift())).any():
+    ts = events["ts"].to_physical().to_numpy().astype(np.int64)
+    names = sorted(events["event"].unique().drop_nulls().to_list())
+    # Code len(names) (never looked up as a name) stands for a missing event name.
+    enum = events["event"].cast(pl.Enum(names)).to_physical().fill_null(len(names))
+    codes = enum.to_numpy().astype(np.int64)
+    order: _I64 | None = None
+    if events.select(in_order.fill_null(True).all()).item():
+        # A table stored in (user_id, ts) order (as a loader can cheaply keep it) needs
+        # no sort at all.
+        new_user = events.select((user != prev).fill_null(True)).to_series().to_numpy()
+    else:
+        uh = events.select(_user_hash(user)).to_series()
+        keys = pl.DataFrame({"uh": uh, "ts": ts})
+        order = keys.select(pl.arg_sort_by("uh", "ts")).to_series().to_numpy().astype(np.int64)
+        ids = events["user_id"].gather(order)
+        sorted_uh = uh.gather(order)
+        if ((sorted_uh == sorted_uh.shift()) & (ids != ids.shift())).any():
             # Two users share a 64-bit hash: sort by the ids themselves (slower, exact).
-            frame = (
-                frame.with_columns(ids.alias("user_id"))
-                .sort("user_id", "ts")
-                .with_columns((user != prev).fill_null(True).alias(_NEW))
-            )
-    flags = frame[_NEW].to_numpy()
-    ts = frame["ts"].to_physical().to_numpy().astype(np.int64, copy=False)
-    new_moment = flags.copy()
+            order = events.select(pl.arg_sort_by("user_id", "ts")).to_series().to_numpy()
+            order = order.astype(np.int64)
+            ids = events["user_id"].gather(order)
+        new_user = (ids != ids.shift()).fill_null(True).to_numpy()
+        ts, codes = ts[order], codes[order]
+    new_moment = new_user.copy()
     new_moment[1:] |= ts[1:] != ts[:-1]
     starts = np.flatnonzero(new_moment)
-    tie_start = starts[np.cumsum(new_moment, dtype=np.int64) - 1]
-    row = frame[_ROW].to_numpy().astype(np.int64)
-    matched = [frame[m].to_numpy().copy() for m in masks]
-    tied, order = _order_ties(frame, events, new_moment, tie_start, masks)
-    # Reordering within a (user, ts) run moves no run boundary, so flags, ts and
-    # tie_start stay valid; only the rows (and what they match) move.
-    for column in (row, *matched):
-        column[tied] = column[order]
+    return _LogIndex(
+        order=order,
+        user=np.cumsum(new_user, dtype=np.int64) - 1,
+        ts=ts,
+        tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
+        codes=codes,
+        names={name: code for code, name in enumerate(names)},
+    )
+
+
+def _stage_masks(
+    events: pl.DataFrame, index: _LogIndex, stages: Sequence[StageLike]
+) -> list[_BOOL]:
+    """Per stage, whether the row at each position matches it."""
+    masks: list[_BOOL | None] = []
+    general: dict[int, pl.Expr] = {}
+    for k, stage in enumerate(stages):
+        match = stage.match
+        if type(match) is EventIn:
+            # Event-name conditions, by far the most common, go by name code: no strings.
+            lookup = np.zeros(len(index.names) + 1, dtype=bool)
+            lookup[[index.names[n] for n in match.names if n in index.names]] = True
+            masks.append(lookup[index.codes])
+        elif type(match) is AnyEvent:
+            masks.append(np.ones(index.ts.size, dtype=bool))
+        else:
+            masks.append(None)
+            general[k] = match.to_polars().fill_null(False).alias(f"m{k}")
+    if general:
+        values = events.select(general.values())
+        for k in general:
+            column = values[f"m{k}"].to_numpy()
+            masks[k] = column if index.order is None else column[index.order]
+    return [m for m in masks if m is not None]
+
+
+def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
+    index = _log_index(events)
+    masks = _stage_masks(events, index, stages)
+    row = index.rows
+    tied, source = _order_ties(events, index, row, masks)
+    if tied.size:
+        # Reordering within a (user, ts) run moves no run boundary: only rows and what
+        # they match move, so the index's user, ts and tie_start arrays stay valid.
+        row = row.copy()
+        masks = [m.copy() for m in masks]
+        for column in (row, *masks):
+            column[tied] = column[source]
+    # Rows that match an earlier stage too are the only ones an earlier stage can use.
+    overlaps = tuple(
+        any(bool(np.any(masks[i] & masks[j])) for j in range(i)) for i in range(len(masks))
+    )
     return _Rows(
         row=row,
-        user=np.cumsum(flags, dtype=np.int64) - 1,
-        ts=ts,
-        tie_start=tie_start,
-        positions=tuple(np.flatnonzero(m) for m in matched),
+        user=index.user,
+        ts=index.ts,
+        tie_start=index.tie_start,
+        positions=tuple(np.flatnonzero(m) for m in masks),
+        overlaps=overlaps,
     )
 
 
 def _order_ties(
-    frame: pl.DataFrame,
-    events: pl.DataFrame,
-    run_start: _BOOL,
-    tie_start: _I64,
-    masks: list[str],
+    events: pl.DataFrame, index: _LogIndex, row: _I64, masks: list[_BOOL]
 ) -> tuple[_I64, _I64]:
-    """Positions of rows sharing a (user, ts), and where each should take its row from.
+    """Positions of matching rows sharing a (user, ts), and the position each takes its row from.
 
     Rows of one (user, ts) are ordered by the first stage they match, then by content.
     """
-    tied_mask = ~run_start
-    tied_mask[:-1] |= ~run_start[1:]
-    tied = np.flatnonzero(tied_mask)
+    matching = np.flatnonzero(np.logical_or.reduce(masks))
+    run = index.tie_start[matching]
+    shared = np.zeros(matching.size, dtype=bool)
+    shared[1:] = run[1:] == run[:-1]
+    shared[:-1] |= shared[1:].copy()
+    tied = matching[shared]
     if tied.size == 0:
         return tied, tied
-    matched = np.stack([frame[m].to_numpy()[tied] for m in masks], axis=1)
-    first_stage = np.argmax(matched, axis=1)
+    first_stage = np.argmax(np.stack([m[tied] for m in masks], axis=1), axis=1)
     content = ["event", *sorted(c for c in events.columns if c not in _REQUIRED)]
-    sub = events.select(pl.col(content).gather(pl.Series(frame[_ROW].to_numpy()[tied])))
-    order = (
+    sub = events.select(pl.col(content).gather(pl.Series(row[tied])))
+    source = (
         sub.with_columns(
-            pl.Series(_RUN, tie_start[tied]),
+            pl.Series(_RUN, index.tie_start[tied]),
             pl.Series(_KEY, first_stage),
             pl.Series(_POS, tied),
         )
         .sort(_RUN, _KEY, *content, nulls_last=True, maintain_order=True)[_POS]
         .to_numpy()
     )
-    return tied, order
+    return tied, source
 
 
 def _ranges(lo: _I64, hi: _I64) -> _I64:
@@ -344,8 +406,7 @@ def _lifecycle(
         positions = rows.positions[i]
         # Rows at the same time as the previous reach count as "at or after" it.
         after = rows.tie_start[prev]
-        # Only rows that also match an earlier stage can have been used.
-        taken_here = used if used[positions].any() else None
+        taken_here = used if rows.overlaps[i] else None
         hit = _nth(positions, after, rows.user[prev], stages[i].times, rows.user, taken_here)
         got = hit >= 0
         raw_pos[alive[got], i] = hit[got]

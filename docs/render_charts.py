@@ -6,8 +6,8 @@ Run from the repository root (no network needed; vl-convert renders offline)::
     .venv/bin/python docs/render_charts.py chain      # only names containing "chain"
 
 The bundled sample (``cfnb.datasets.load_sample()`` with ``data/sample_factory.toml``)
-gives every chart; the sample's first 24 weeks give a chain with a named constraint
-(the full sample ends with weeks of run-out, so its verdict is "not yet repeatable").
+gives every chart; ``chain_constraint`` is the chain of the sample's first 24 weeks (the
+factory as it stood then, before the log's run-out weeks).
 The CDNOW purchase log (``load_cdnow()`` with ``data/cdnow_factory.toml``) gives the
 charts that fit purchase-only data: funnel, chain, retention, throughput and time to
 convert.

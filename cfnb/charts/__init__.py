@@ -9,7 +9,7 @@ are deterministic (the same result gives byte-identical ``chart.to_json()``) and
 :func:`chain_chart`                the stages as a chain, the constraint the broken link
 :func:`funnel_chart`               users per stage, step and overall rates, drop-off
 :func:`time_to_convert_chart`      how long users took to reach a stage
-:func:`retention_heatmap_chart`    cohort × period retention, unelapsed cells empty
+:func:`retention_heatmap_chart`    cohort x period retention, unelapsed cells empty
 :func:`retention_curve_chart`      a retention curve per cohort, and all pooled
 :func:`throughput_chart`           the XmR chart of happy customers per period
 :func:`activation_effect_chart`    activated vs other users, ratios with intervals

@@ -27,8 +27,8 @@ def _ratio_text(r: dict[str, Any]) -> str:
     if r["ratio"] is None:
         return "no comparison (see tooltip)" if r["note"] else "no ratio yet"
     lo, hi = r["ratio_lower"], r["ratio_upper"]
-    ci = f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None else ""
-    return f"{r['ratio']:.2f}×{ci}"
+    ci = f" ({lo:.2f} to {hi:.2f})" if lo is not None and hi is not None else ""
+    return f"{r['ratio']:.2f}x{ci}"
 
 
 def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
@@ -93,7 +93,7 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
     rate_x = alt.X(
         "value:Q", title="share of users", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
     )
-    dumbbell = alt.Chart(theme.inline(long)).encode(y=y, tooltip=tooltip)
+    dumbbell = alt.Chart().encode(y=y, tooltip=tooltip)
     left = alt.layer(
         dumbbell.mark_line(color="#CCCCCC", strokeWidth=3).encode(x=rate_x, detail="outcome:N"),
         dumbbell.mark_point(filled=True, size=110, opacity=1).encode(x=rate_x, color=colour),
@@ -103,6 +103,7 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         dumbbell.transform_filter("datum.group != 'activated'")
         .mark_text(fontSize=10, dy=14, color=_OTHER)
         .encode(x=rate_x, text="value_text:N"),
+        data=theme.inline(long),
     ).properties(
         width=300,
         height=alt.Step(_ROW * 1.5),
@@ -120,7 +121,8 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         scale=alt.Scale(type="log", domain=[lo, hi]),
         axis=alt.Axis(values=theme.log_ticks(lo, hi), format="~g", labelOverlap=False),
     )
-    rb = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
+    # Data is given once, to the layer: Altair copies every sub-chart, data included.
+    rb = alt.Chart().encode(y=y, tooltip=tooltip)
     one = (
         alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (ratio 1)"}]))
         .mark_rule(color=theme.MUTED, strokeDash=[4, 3])
@@ -146,6 +148,7 @@ def activation_effect_chart(result: ActivationEffect) -> theme.AnyChart:
         rb.transform_filter("!isValid(datum.ratio)")
         .mark_text(align="left", x=4, fontSize=10, color=theme.SUBTLE, fontStyle="italic")
         .encode(text="ratio_text:N"),
+        data=theme.inline(rows),
     ).properties(
         width=300,
         height=alt.Step(_ROW * 1.5),
@@ -181,7 +184,7 @@ def _short_summaries(rows: list[dict[str, Any]], level: str) -> list[str]:
 
 
 def _feature(event: str, times: int) -> str:
-    return f"{event} ≥ 1×" if times == 1 else f"{event} ≥ {times}×"
+    return f"{event} ≥ 1x" if times == 1 else f"{event} ≥ {times}x"
 
 
 def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP) -> theme.AnyChart:
@@ -250,7 +253,7 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
     domain = [min([0.5, *[v * 0.8 for v in lows]]), max([2.0, *[v * 1.25 for v in highs]])]
     scale = alt.Scale(type="log", domain=domain)
     y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelFontSize=11, labelLimit=260))
-    base = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
     one = (
         alt.Chart(theme.inline([{"one": 1.0, "meaning": "no effect (odds ratio 1)"}]))
         .mark_rule(color=theme.MUTED, strokeDash=[4, 3])
@@ -270,10 +273,9 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
         base.mark_point(filled=True, size=70, opacity=1).encode(
             x=alt.X("odds_ratio:Q", scale=scale), color=colour
         ),
+        data=theme.inline(rows),
     ).properties(width=380, height=alt.Step(24))
-    plain = alt.Chart(theme.inline(rows)).encode(
-        y=alt.Y("feature:N", sort=order, axis=None), tooltip=tooltip
-    )
+    plain = alt.Chart().encode(y=alt.Y("feature:N", sort=order, axis=None), tooltip=tooltip)
     support = alt.layer(
         plain.mark_bar(color=theme.MUTED, height={"band": 0.6}).encode(
             x=alt.X(
@@ -286,6 +288,7 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
         plain.mark_text(align="left", dx=3, fontSize=10).encode(
             x="support:Q", text="support_text:N"
         ),
+        data=theme.inline(rows),
     ).properties(width=130, height=alt.Step(24))
     note = f" Showing the top {top} of {result.table.height}." if result.table.height > top else ""
     chart = (

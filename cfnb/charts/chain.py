@@ -133,7 +133,7 @@ def _strength(row: dict[str, Any]) -> float | None:
         return None
     if target <= 0:
         return 1.0
-    return max(0.0, min(1.0, rate / target))
+    return max(0.0, min(1.0, float(rate) / float(target)))
 
 
 def _link_rows(result: ConstraintResult) -> list[dict[str, Any]]:
@@ -334,11 +334,12 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
     )
 
     def text(field: str, dy: float, **mark: Any) -> alt.Chart:
-        return (
+        chart: alt.Chart = (
             links.transform_filter(f"datum.{field} != ''")
             .mark_text(baseline="middle", y=_TOP + dy, **mark)
             .encode(text=f"{field}:N")
         )
+        return chart
 
     ring_half = _RING / 2 * _HALF_HEIGHT
     names = text("stage", 0, fontSize=13, fontWeight="bold")
@@ -390,7 +391,7 @@ def _subtitle(result: ConstraintResult) -> list[str]:
     if result.throughput_per_period is not None and happy_stage is not None:
         lines.append(
             f"Throughput: {theme.count(result.throughput_per_period)} happy customers/{per} "
-            f"(users reaching {happy_stage}). Thickness: rate / target (thinnest at "
-            f"{_WEAKEST:.0%} or less, full at target)."
+            f"(users reaching {happy_stage}). Thickness: rate / target (thin at "
+            f"≤ {_WEAKEST:.0%}, full at target)."
         )
     return lines

@@ -110,7 +110,7 @@ def funnel_chart(
     return _by_segment(result, result.by, width or theme.WIDTH)
 
 
-def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
+def _overall(result: FunnelResult, width: int) -> theme.AnyChart:
     rows = _stage_rows(result.table)
     data = theme.inline(rows)
     order = [r["stage"] for r in rows]
@@ -127,16 +127,21 @@ def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
         x=alt.X("users:Q"), text=alt.Text("users:Q", format=theme.COUNT)
     )
     bars = alt.layer(lost, kept, labels).properties(width=width, height=alt.Step(_ROW))
-    columns = [
-        ("step rate", lambda r: theme.pct(r["rate"])),
-        ("overall", lambda r: theme.pct(r["overall_rate"])),
-        ("dropped", lambda r: "—" if r["dropped"] is None else f"−{theme.count(r['dropped'])}"),
-        ("median time", lambda r: r["median_time"]),
-    ]
+    columns = ("step rate", "overall", "dropped", "median time")
+
+    def cell(r: dict[str, Any], name: str) -> str:
+        if name == "step rate":
+            return theme.pct(r["rate"])
+        if name == "overall":
+            return theme.pct(r["overall_rate"])
+        if name == "dropped":
+            return "—" if r["dropped"] is None else f"-{theme.count(r['dropped'])}"
+        return str(r["median_time"])
+
     cells = [
-        {**r, "column": name, "text": fmt(r)}
+        {**r, "column": name, "text": cell(r, name)}
         for r in rows
-        for name, fmt in columns
+        for name in columns
         if not (r["step"] == 0 and name != "overall")
     ]
     table = (
@@ -145,7 +150,7 @@ def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
         .encode(
             x=alt.X(
                 "column:N",
-                sort=[c[0] for c in columns],
+                sort=list(columns),
                 title=None,
                 axis=alt.Axis(
                     orient="top", domain=False, ticks=False, labelAngle=0, labelFontWeight="bold"
@@ -171,7 +176,7 @@ def _overall(result: FunnelResult, width: int) -> alt.HConcatChart:
     return theme.apply(chart)
 
 
-def _by_segment(result: FunnelResult, by: str, width: int) -> alt.LayerChart:
+def _by_segment(result: FunnelResult, by: str, width: int) -> theme.AnyChart:
     table = result.table.with_columns(group=pl.col(by).cast(pl.String).fill_null("(none)"))
     acquired = table.filter(pl.col("step") == 0).sort(["users", "group"], descending=[True, False])
     sizes = acquired.head(MAX_GROUPS)
@@ -234,7 +239,7 @@ _TREND_TOOLTIP = [
 ]
 
 
-def _by_cohort(result: FunnelResult, width: int) -> alt.LayerChart:
+def _by_cohort(result: FunnelResult, width: int) -> theme.AnyChart:
     table = result.table.filter(pl.col("step") > 0, pl.col("rate").is_not_null())
     cohorts = table["cohort"].unique().sort().tail(MAX_COHORTS)
     table = table.filter(pl.col("cohort").is_in(cohorts.implode()))

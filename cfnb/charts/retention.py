@@ -1,4 +1,4 @@
-"""Cohort retention charts: the heatmap (cohort × period) and a curve per cohort.
+"""Cohort retention charts: the heatmap (cohort x period) and a curve per cohort.
 
 Both draw a :class:`~cfnb.metrics.retention.RetentionResult`. A cell whose period has
 not fully elapsed for anyone in the cohort has a null rate: it is drawn as an empty
@@ -225,7 +225,8 @@ def retention_curve_chart(
     if result.table.height == 0:
         return theme.no_data("No cohort yet.", heading)
     shown, note = _window(result, max_cohorts, max_periods)
-    rows = _cohort_rows(shown)
+    # Cells not yet elapsed are not drawn on a curve: leave them out of the data.
+    rows = _cohort_rows(shown.filter(pl.col("eligible_users") > 0))
     pooled = result.curve().table.filter(pl.col("period") < max_periods)
     pooled_rows = [
         {
@@ -263,9 +264,7 @@ def retention_curve_chart(
             color=alt.Color(
                 "cohort:T",
                 title="cohort",
-                scale=alt.Scale(
-                    type="utc", range=[theme.OKABE_ITO["orange"], theme.OKABE_ITO["blue"]]
-                ),
+                scale=alt.Scale(type="utc", range=["#BFD8EE", "#08306B"]),
                 legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
             ),
             tooltip=_tooltip(result),
@@ -288,7 +287,7 @@ def retention_curve_chart(
         height=theme.HEIGHT,
         title=theme.title(
             heading,
-            f"Thin lines: each cohort (orange = oldest, blue = newest); black: all cohorts pooled. "
+            f"Thin lines: each cohort (light = oldest, dark = newest); black: all cohorts pooled. "
             f"Lines stop where no user of the cohort has reached {unit} k yet." + note,
         ),
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import altair as alt
-import polars as pl
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
@@ -132,7 +131,8 @@ def segment_chart(
         axis=alt.Axis(format="%"),
         scale=alt.Scale(domain=[0, top * 1.45]),
     )
-    base = alt.Chart(theme.inline(rows)).encode(y=y, tooltip=tooltip)
+    # Data is given once, to each layer: Altair copies every sub-chart, data included.
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
     left = alt.layer(
         base.mark_bar(height={"band": 0.6}).encode(x=x, color=colour),
         base.mark_tick(color=theme.TEXT, thickness=2, size=_ROW * 0.8).encode(
@@ -141,6 +141,7 @@ def segment_chart(
         base.mark_text(align="left", dx=6, fontSize=10).encode(
             x=alt.X("label_at:Q", scale=alt.Scale(domain=[0, top * 1.45])), text="happy_text:N"
         ),
+        data=theme.inline(rows),
     ).properties(width=300, height=alt.Step(_ROW))
 
     states = [s for s in LINK_STATES if any(c["state"] == s for c in cells)]
@@ -157,7 +158,7 @@ def segment_chart(
         alt.Tooltip("users_out:Q", title="users passing", format=theme.COUNT),
         alt.Tooltip("status:N", title="this value's verdict"),
     ]
-    grid = alt.Chart(theme.inline(cells)).encode(
+    grid = alt.Chart().encode(
         x=alt.X(
             "stage:N",
             sort=stage_order,
@@ -186,6 +187,7 @@ def segment_chart(
                     "datum.state == 'constraint'", alt.value("white"), alt.value(theme.TEXT)
                 ),
             ),
+            data=theme.inline(cells),
         )
         .transform_calculate(cell_text="datum.flag + ' ' + datum.rate_text")
         .properties(width=alt.Step(84), height=alt.Step(_ROW))
@@ -193,7 +195,7 @@ def segment_chart(
     low = [r["value"] for r in rows if r["kind"] == "feeds low-quality users"]
     lead = (
         f"{', '.join(low)} feed{'s' if len(low) == 1 else ''} many users who become happy less often "
-        "than the rest (the manifesto's 1 + 1 + 1 = −2)."
+        "than the rest (the manifesto's 1 + 1 + 1 = -2)."
         if low
         else f"No value of {seg} is flagged as feeding low-quality users."
     )

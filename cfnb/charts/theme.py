@@ -5,7 +5,7 @@ through Altair's global theme registry, so importing cfnb changes nothing else i
 notebook. A configured chart cannot be put inside a layer or concat: :func:`strip`
 gives it back without its configuration, and :func:`apply` re-themes the combination.
 
-Colours are the Okabe–Ito palette (distinguishable with every common colour-vision
+Colours are the Okabe-Ito palette (distinguishable with every common colour-vision
 deficiency), used with fixed meanings across charts:
 
 ========================  ===========================================================
@@ -32,13 +32,12 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, cast
 
 import altair as alt
 
 __all__ = [
     "AT_TARGET",
-    "AnyChart",
     "BELOW_TARGET",
     "CATEGORY",
     "CONSTRAINT",
@@ -56,12 +55,14 @@ __all__ = [
     "TEXT",
     "VARIES",
     "WIDTH",
+    "AnyChart",
     "apply",
+    "config",
     "strip",
     "title",
 ]
 
-#: The Okabe–Ito palette, by name.
+#: The Okabe-Ito palette, by name.
 OKABE_ITO: Final[Mapping[str, str]] = {
     "black": "#000000",
     "orange": "#E69F00",
@@ -111,16 +112,18 @@ LABEL_SIZE: Final = 11
 #: Characters per subtitle line for a chart of :data:`WIDTH` pixels.
 WRAP: Final = 90
 
-C = TypeVar("C", bound=alt.TopLevelMixin)
 #: What a chart function returns: a single, layered or concatenated Altair chart.
 AnyChart: TypeAlias = alt.Chart | alt.LayerChart | alt.HConcatChart | alt.VConcatChart
 
 
-def apply(chart: C) -> C:
-    """Return ``chart`` with the cfnb theme as its configuration (a copy; no global state)."""
-    return (
-        chart.configure(font=FONT, background="white", padding=10, autosize="pad")
-        .configure_title(
+def config() -> alt.Config:
+    """The theme as a Vega-Lite configuration (a fresh object on every call)."""
+    return alt.Config(
+        font=FONT,
+        background="white",
+        padding=10,
+        autosize=alt.AutoSizeParams(type="pad"),
+        title=alt.TitleConfig(
             fontSize=TITLE_SIZE,
             subtitleFontSize=SUBTITLE_SIZE,
             subtitleColor=SUBTLE,
@@ -129,8 +132,8 @@ def apply(chart: C) -> C:
             fontWeight="bold",
             offset=12,
             subtitlePadding=4,
-        )
-        .configure_axis(
+        ),
+        axis=alt.AxisConfig(
             labelFontSize=LABEL_SIZE,
             titleFontSize=12,
             titleFontWeight="normal",
@@ -140,23 +143,34 @@ def apply(chart: C) -> C:
             domainColor="#BBBBBB",
             tickColor="#BBBBBB",
             labelLimit=220,
-        )
-        .configure_legend(
+        ),
+        legend=alt.LegendConfig(
             labelFontSize=LABEL_SIZE,
             titleFontSize=12,
             titleFontWeight="normal",
             titleColor=SUBTLE,
             labelLimit=240,
             symbolStrokeWidth=2,
-        )
-        .configure_header(labelFontSize=12, titleFontSize=12, labelColor=TEXT)
-        .configure_view(stroke=None)
-        .configure_text(font=FONT, color=TEXT, fontSize=LABEL_SIZE)
-        .configure_point(opacity=1)
+        ),
+        header=alt.HeaderConfig(labelFontSize=12, titleFontSize=12, labelColor=TEXT),
+        view=alt.ViewConfig(stroke=None),
+        text=alt.MarkConfig(font=FONT, color=TEXT, fontSize=LABEL_SIZE),
+        point=alt.MarkConfig(opacity=1),
     )
 
 
-def strip(chart: C) -> C:
+def apply(chart: alt.TopLevelMixin) -> AnyChart:
+    """Return ``chart`` with the cfnb theme as its configuration (a copy; no global state).
+
+    A shallow copy: Altair's ``configure_*`` methods deep-copy the whole chart (inline
+    data included) once per call, which is most of the cost of building a chart.
+    """
+    out = cast(AnyChart, chart).copy(deep=False)
+    out.config = config()
+    return out
+
+
+def strip(chart: AnyChart) -> AnyChart:
     """A copy of ``chart`` without configuration, to layer or concatenate it.
 
     Examples
@@ -204,7 +218,7 @@ def inline(rows: Iterable[Mapping[str, object]]) -> alt.InlineData:
     return alt.InlineData(values=[{str(k): json_value(v) for k, v in row.items()} for row in rows])
 
 
-def no_data(message: str, heading: str) -> alt.Chart:
+def no_data(message: str, heading: str) -> AnyChart:
     """A themed placeholder chart saying why there is nothing to draw."""
     chart = (
         alt.Chart(inline([{"message": message}]), title=title(heading))
@@ -259,7 +273,7 @@ def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 6, **axis: Any
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick values 1, 2, 5 × 10^k between ``lo`` and ``hi`` (for log axes of ratios)."""
+    """Tick values 1, 2, 5 x 10^k between ``lo`` and ``hi`` (for log axes of ratios)."""
     out: list[float] = []
     for e in range(-6, 10):
         for m in (1, 2, 5):

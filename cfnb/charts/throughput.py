@@ -6,6 +6,7 @@ Draws a :class:`~cfnb.metrics.throughput.ThroughputResult` (and, optionally, the
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -53,7 +54,7 @@ class _YScale:
 def _spread(labels: list[dict[str, Any]], height: int) -> None:
     """Move label ``py`` apart (at least ``_LABEL_GAP`` pixels), keeping their order."""
     labels.sort(key=lambda r: (r["py"], r["text"]))
-    for a, b in zip(labels, labels[1:], strict=False):
+    for a, b in itertools.pairwise(labels):
         b["py"] = max(b["py"], a["py"] + _LABEL_GAP)
     overflow = labels[-1]["py"] - (height + 4) if labels else 0
     if overflow > 0:
@@ -218,14 +219,14 @@ def _reference_rows(result: ThroughputResult) -> list[dict[str, Any]]:
         (
             "upper limit",
             result.upper_limit,
-            "centre + 2.66 × mean moving range",
+            "centre + 2.66 x mean moving range",
             theme.SUBTLE,
             [5, 4],
         ),
         (
             "lower limit",
             result.lower_limit,
-            "centre − 2.66 × mean moving range (not below 0)",
+            "centre - 2.66 x mean moving range (not below 0)",
             theme.SUBTLE,
             [5, 4],
         ),

@@ -3,7 +3,7 @@
 * :func:`generate` makes a deterministic SaaS event log with every Customer Factory step
   and the true conversion rate of each link (``.truth``), so metrics can be checked
   against the truth and a link can be weakened on purpose (``rates=``).
-* :func:`load_sample` loads the bundled generated sample (3,000 users, 26 weeks);
+* :func:`load_sample` loads the bundled generated sample (6,000 users, 26 weeks);
   :func:`sample_truth` gives its true rates and ``sample_path("spec")`` its spec.
 * :func:`load_cdnow` loads the CDNOW purchase log (23,570 real customers, 1997-1998);
   ``cdnow_path("spec")`` is a spec fit for purchase-only data.
@@ -21,8 +21,8 @@ from cfnb.datasets.generator import (
     DEFAULT_CHANNEL_MIX,
     DEFAULT_RATES,
     EVENTS,
+    HORIZON,
     LINKS,
-    RUN_OUT,
     GeneratedLog,
     LinkTruth,
     default_spec,
@@ -45,8 +45,8 @@ __all__ = [
     "DEFAULT_CHANNEL_MIX",
     "DEFAULT_RATES",
     "EVENTS",
+    "HORIZON",
     "LINKS",
-    "RUN_OUT",
     "SAMPLE_ARGS",
     "GeneratedLog",
     "LinkTruth",

@@ -24,10 +24,16 @@ with probability ``retention[c]``; and so on. The event that realises a link is 
 strictly inside that stage's ``within`` (and the whole journey inside the spec's
 ``window``), while every *other* event of the same name is placed where the lifecycle
 definition cannot pick it up: before the previous stage was reached, or after ``within``
-has run out. Journeys are never cut by the end of the log either: visitors arrive during
-``weeks`` weeks, and the log runs on for a further :data:`RUN_OUT` (longer than the
-longest possible journey). So the default spec's lifecycle link rates equal
-:attr:`GeneratedLog.truth` in expectation, overall and per channel.
+has run out. So a user's link outcomes are all settled within :data:`HORIZON` of their
+first visit (the sum of the stages' ``within``, which is also the ``window``).
+
+Like a real export, the log does not stop acquiring users before it ends: visitors arrive
+during all of ``weeks`` weeks, the log ends at the end of the last week, and the events
+of late arrivals that would fall after that are not in the log (their journeys are cut).
+On the *complete cohorts* (users whose first visit is at least :data:`HORIZON` before the
+log's last timestamp, :attr:`GeneratedLog.complete_before`), the default spec's
+lifecycle link rates equal :attr:`GeneratedLog.truth` in expectation, per channel and
+(weighted by the channels' users at each link) overall.
 
 Determinism
 -----------
@@ -44,7 +50,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -57,8 +63,8 @@ __all__ = [
     "DEFAULT_CHANNEL_MIX",
     "DEFAULT_RATES",
     "EVENTS",
+    "HORIZON",
     "LINKS",
-    "RUN_OUT",
     "GeneratedLog",
     "LinkTruth",
     "default_spec",
@@ -112,9 +118,6 @@ DEFAULT_RATES: Final[Mapping[str, Mapping[str, float]]] = {
 }
 """Per-channel probability of each link (reaching the stage given the previous one)."""
 
-RUN_OUT: Final = dt.timedelta(weeks=8)
-"""How long the log runs on after the last arrival (equal to the default spec's window)."""
-
 # The default spec: (stage name, event, within in days, target). Generation below is
 # built around these numbers; tests check the generator's delays fit inside them.
 _STAGES: Final = (
@@ -126,6 +129,13 @@ _STAGES: Final = (
 )
 _WINDOW_DAYS: Final = 56
 _GOAL: Final = 100
+
+HORIZON: Final = dt.timedelta(
+    days=min(_WINDOW_DAYS, sum(days for _, _, days, _ in _STAGES if days is not None))
+)
+"""How long after their first visit a user's every link is settled under the default
+spec: the sum of the stages' ``within`` capped by the ``window`` (56 days). A user whose
+first visit is at least this long before the log's last timestamp is *complete*."""
 
 # Delay profiles: piecewise-uniform densities, (low, high, weight) with high exclusive.
 # Their upper ends are the generator's guarantee that `within` is never hit.
@@ -247,6 +257,18 @@ class LinkTruth:
 class GeneratedLog:
     """An event log made by :func:`generate`, with the truth it was made from.
 
+    Visitors arrive until the end of the log, so the users of the last weeks have not had
+    the time to pass every link: their journeys are cut by the end of the log. Compare
+    link rates with :attr:`truth` on the **complete cohorts** only: the users whose first
+    visit is at or before :attr:`complete_before`, i.e. at least :data:`HORIZON` (the
+    sum of the stages' ``within``, which is also the ``window``) before the log's last
+    timestamp. On them the default spec's lifecycle link rates equal the truth in
+    expectation, per channel. Overall, ``truth[link].overall`` weights the channels by
+    :attr:`channel_mix`, while the complete cohorts hold slightly fewer referred users (a
+    referred user needs an invite to answer, so the first weeks have few): the exact
+    expectation of an overall rate is the per-channel truth weighted by each channel's
+    users at the link, within about 0.01 of ``overall``.
+
     Attributes
     ----------
     events
@@ -256,10 +278,11 @@ class GeneratedLog:
         :class:`LinkTruth` for each of :data:`LINKS`, under :func:`default_spec`.
     channel_mix
         The expected share of users of each channel.
-    users, seed
+    users, seed, weeks, growth
         As passed to :func:`generate`.
-    start, acquisition_end, end
-        Users arrive in ``[start, acquisition_end)``; no event is at or after ``end``.
+    start, end
+        Users arrive in ``[start, end)``, ``weeks`` weeks; no event is at or after
+        ``end``, so the journeys of the last arrivals are cut, as in a real export.
     untracked_referrals
         Users of channel ``referral`` with no ``referrer``: they arrived when no invite
         was open to answer. 0 in logs of a couple of months or more with default rates;
@@ -271,10 +294,29 @@ class GeneratedLog:
     channel_mix: Mapping[str, float] = field(repr=False)
     users: int
     seed: int
+    weeks: int
+    growth: float
     start: dt.datetime
-    acquisition_end: dt.datetime
     end: dt.datetime
     untracked_referrals: int = 0
+
+    @property
+    def last_ts(self) -> dt.datetime:
+        """The time of the log's last event (before :attr:`end`)."""
+        return cast(dt.datetime, self.events["ts"].max())
+
+    @property
+    def complete_before(self) -> dt.datetime:
+        """Users who first visit at or before this time are complete: :attr:`last_ts`
+        minus :data:`HORIZON`.
+
+        Examples
+        --------
+        >>> log = generate(users=300, weeks=12)
+        >>> log.last_ts - log.complete_before == HORIZON
+        True
+        """
+        return self.last_ts - HORIZON
 
     def spec(self) -> dict[str, Any]:
         """Return the default spec for this log (see :func:`default_spec`)."""
@@ -299,7 +341,8 @@ class GeneratedLog:
                 "users": self.users,
                 "seed": self.seed,
                 "start": _iso(self.start),
-                "acquisition_end": _iso(self.acquisition_end),
+                "weeks": self.weeks,
+                "growth": self.growth,
                 "end": _iso(self.end),
             },
             "channel_mix": dict(self.channel_mix),
@@ -406,7 +449,7 @@ def generate(
     rates: Mapping[str, float | Mapping[str, float]] | None = None,
     *,
     channel_mix: Mapping[str, float] | None = None,
-    growth: float = 0.03,
+    growth: float = 0.01,
     noise: bool = True,
 ) -> GeneratedLog:
     """Generate a deterministic SaaS event log with known true link rates.
@@ -421,8 +464,10 @@ def generate(
         First day of arrivals (ISO date or datetime, or a ``date``/``datetime``; naive
         values are UTC).
     weeks
-        Weeks during which users arrive; the weekly arrival rate grows by ``growth``
-        each week. The log then runs on for :data:`RUN_OUT` so every journey completes.
+        Length of the log in weeks. Users arrive during all of it, at a weekly rate that
+        grows by ``growth`` each week; the log ends at the end of the last week, and
+        events that would come later are not in it (the journeys of the last arrivals
+        are cut, as in a real export; see :class:`GeneratedLog` on complete cohorts).
     rates
         Overrides of link probabilities, by link name (:data:`LINKS`). A number sets the
         link's overall probability: every channel's odds are scaled by one factor, so
@@ -432,7 +477,8 @@ def generate(
         Expected share of users per channel (:data:`CHANNELS`; missing channels get 0,
         shares are normalised). Default :data:`DEFAULT_CHANNEL_MIX`.
     growth
-        Relative growth of the weekly arrival rate, e.g. ``0.03`` for 3 % a week.
+        Relative growth of the weekly arrival rate: ``0.01`` (default) for 1 % a week,
+        ``0.0`` for a steady rate.
     noise
         When true (default), add exact duplicate rows and late-arriving rows, so the
         frame is not sorted by time. When false, no duplicates and rows sorted by time.
@@ -470,12 +516,9 @@ def generate(
     truth = _truth(probs, mix)
 
     start_us = _to_us(start_dt)
-    acq_end_us = start_us + weeks * _WEEK
-    end_us = acq_end_us
+    end_us = start_us + weeks * _WEEK
     sim = _Simulation(users, seed, probs, mix)
-    rows, ts, referrer, untracked = sim.run(
-        start_us, weeks, growth, acq_end_us, end_us, start_dt.weekday()
-    )
+    rows, ts, referrer, untracked = sim.run(start_us, weeks, growth, end_us, start_dt.weekday())
     events = _frame(rows, ts, referrer, users, sim.streams["noise"], noise)
     return GeneratedLog(
         events=events,
@@ -483,8 +526,9 @@ def generate(
         channel_mix=dict(zip(CHANNELS, mix, strict=True)),
         users=users,
         seed=seed,
+        weeks=weeks,
+        growth=float(growth),
         start=start_dt,
-        acquisition_end=_from_us(acq_end_us),
         end=_from_us(end_us),
         untracked_referrals=untracked,
     )
@@ -748,7 +792,7 @@ class _Simulation:
         self.mix = mix
 
     def run(
-        self, start_us: int, weeks: int, growth: float, acq_end_us: int, end_us: int, weekday: int
+        self, start_us: int, weeks: int, growth: float, end_us: int, weekday: int
     ) -> tuple[dict[str, npt.NDArray[Any]], IntArray, IntArray, int]:
         n = self.n
         s = self.streams
@@ -891,14 +935,14 @@ class _Simulation:
         inv = invites.concat()
 
         t0, referrer, untracked = self._arrivals(
-            channel, inv, start_us, weeks, growth, acq_end_us, weekday
+            channel, inv, start_us, weeks, growth, end_us, weekday
         )
         for key in ("user", "offset", "event", "channel", "plan", "amount"):
             getattr(rows, key).append(inv[key])
         data = rows.concat()
         self._clicks(data)
         ts = t0[data["user"]] + data["offset"]
-        inside = ts < end_us  # only open-ended activity (sessions, renewals) runs past the end
+        inside = ts < end_us  # the end of the log cuts what comes later, as in an export
         data = {key: col[inside] for key, col in data.items()}
         return data, ts[inside], referrer, untracked
 
@@ -909,7 +953,7 @@ class _Simulation:
         start_us: int,
         weeks: int,
         growth: float,
-        acq_end_us: int,
+        end_us: int,
         weekday: int,
     ) -> tuple[IntArray, IntArray, int]:
         """First-visit times: a growing weekly rate; referred users answer an open invite."""
@@ -946,7 +990,7 @@ class _Simulation:
 
         def open_invites(u: int) -> None:
             times = t0[u] + inv_offset[first[u] : first[u + 1]]
-            for at in times[times < acq_end_us].tolist():
+            for at in times[times < end_us].tolist():
                 pool_ts.append(at)
                 pool_user.append(u)
 
@@ -964,7 +1008,7 @@ class _Simulation:
                     break
                 j = min(int(pick[k, a] * m), m - 1)
                 at = pool_ts[j] + int(delay[k, a])
-                if at < acq_end_us:
+                if at < end_us:
                     t0[u] = at
                     referrer[u] = pool_user[j]
                     pool_ts[j], pool_user[j] = pool_ts[-1], pool_user[-1]

@@ -4,7 +4,7 @@ Both live in the repository's ``data/`` folder (described, with sizes, origins a
 licences, in ``data/README.md``); a wheel ships the same files as ``cfnb/_bundled_data``.
 
 ============================  ===========================================================
-``load_sample()``             3,000 generated users over 26 weekly cohorts (41,220 rows):
+``load_sample()``             6,000 generated users over 26 weekly cohorts (72,586 rows):
                               the five Customer Factory steps, with known true rates
                               (:func:`sample_truth`) and a default spec
                               (``sample_path("spec")``)
@@ -47,9 +47,16 @@ class _SampleArgs(TypedDict):
     seed: int
     start: str
     weeks: int
+    growth: float
 
 
-SAMPLE_ARGS: Final[_SampleArgs] = {"users": 3000, "seed": 0, "start": "2026-01-05", "weeks": 26}
+SAMPLE_ARGS: Final[_SampleArgs] = {
+    "users": 6000,
+    "seed": 0,
+    "start": "2026-01-05",
+    "weeks": 26,
+    "growth": 0.01,
+}
 """The :func:`~cfnb.datasets.generate` arguments of the bundled sample."""
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -139,12 +146,14 @@ def cdnow_path(what: Literal["data", "spec"] = "data") -> Path:
 def load_sample(format: Literal["parquet", "csv"] = "parquet") -> EventLog:
     """Load the bundled generated SaaS event log.
 
-    3,000 users of a made-up SaaS product arriving over 26 weeks from 2026-01-05 through
-    four channels, with every Customer Factory step, noise included (duplicates, ties,
-    rows out of order). Size: 41,220 rows; columns ``user_id``, ``event``, ``ts``,
-    ``channel``, ``plan``, ``amount``, ``referrer``. Made by
-    ``cfnb.datasets.generate(**SAMPLE_ARGS)``; the true link rates are
-    :func:`sample_truth`, the default spec is ``sample_path("spec")``.
+    6,000 users of a made-up SaaS product arriving through four channels during the
+    whole log, 26 weeks from 2026-01-05 to 2026-07-05 (the journeys of the last arrivals
+    are cut by its end, as in a real export), with every Customer Factory step, noise
+    included (duplicates, ties, rows out of order). Size: 72,586 rows; columns
+    ``user_id``, ``event``, ``ts``, ``channel``, ``plan``, ``amount``, ``referrer``. Made
+    by ``cfnb.datasets.generate(**SAMPLE_ARGS)``; the true link rates are
+    :func:`sample_truth` (compare them with the complete cohorts, see
+    :class:`~cfnb.datasets.GeneratedLog`), the default spec is ``sample_path("spec")``.
 
     Parameters
     ----------
@@ -156,7 +165,7 @@ def load_sample(format: Literal["parquet", "csv"] = "parquet") -> EventLog:
     --------
     >>> log = load_sample()
     >>> log.report.rows_loaded, log.report.users
-    (41220, 3000)
+    (72586, 6000)
     """
     from cfnb.loading import load  # late: cfnb/__init__ imports this package
 
