@@ -8,7 +8,19 @@ retention, throughput and the constraint (the weakest link of the chain).
 >>> log.report.rows_loaded                      # doctest: +SKIP
 """
 
-from cfnb import datasets, errors
+from cfnb import charts, datasets, errors
+from cfnb.analysis import FactoryRun
+from cfnb.charts import (
+    activation_candidates_chart,
+    activation_effect_chart,
+    chain_chart,
+    funnel_chart,
+    retention_curve_chart,
+    retention_heatmap_chart,
+    segment_chart,
+    throughput_chart,
+    time_to_convert_chart,
+)
 from cfnb.eventlog import EventLog, LoadReport
 from cfnb.loading import load
 from cfnb.spec import (
@@ -31,19 +43,30 @@ __version__ = "0.1.0"
 __all__ = [
     "EventLog",
     "Factory",
+    "FactoryRun",
     "LoadReport",
     "Predicate",
     "Stage",
+    "activation_candidates_chart",
+    "activation_effect_chart",
     "all_of",
     "any_event",
     "any_of",
+    "chain_chart",
+    "charts",
     "datasets",
     "errors",
     "event",
     "event_in",
     "format_duration",
+    "funnel_chart",
     "load",
     "not_",
     "parse_duration",
     "prop",
+    "retention_curve_chart",
+    "retention_heatmap_chart",
+    "segment_chart",
+    "throughput_chart",
+    "time_to_convert_chart",
 ]

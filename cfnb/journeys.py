@@ -188,7 +188,8 @@ class _LogIndex:
     user: _I64  # dense user number per position, non-decreasing
     ts: _I64  # microseconds per position
     tie_start: _I64  # first position with the same (user, ts)
-    codes: _I64  # event-name code per position
+    shared: _I64  # positions whose (user, ts) has more than one row
+    codes: npt.NDArray[np.int32]  # event-name code per position
     names: dict[str, int]  # event name -> code
 
     @functools.cached_property
@@ -241,12 +242,15 @@ def _build_index(events: pl.DataFrame) -> _LogIndex:
     new_moment = new_user.copy()
     new_moment[1:] |= ts[1:] != ts[:-1]
     starts = np.flatnonzero(new_moment)
+    shared = ~new_moment
+    shared[:-1] |= ~new_moment[1:]
     return _LogIndex(
         order=order,
         user=np.cumsum(new_user, dtype=np.int64) - 1,
         ts=ts,
         tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
-        codes=codes,
+        shared=np.flatnonzero(shared),
+        codes=codes.astype(np.int32),
         names={name: code for code, name in enumerate(names)},
     )
 
@@ -291,7 +295,8 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
             column[tied] = column[source]
     # Rows that match an earlier stage too are the only ones an earlier stage can use.
     overlaps = tuple(
-        any(bool(np.any(masks[i] & masks[j])) for j in range(i)) for i in range(len(masks))
+        any(_overlap(stages[i].match, stages[j].match, masks[i], masks[j]) for j in range(i))
+        for i in range(len(masks))
     )
     return _Rows(
         row=row,
@@ -303,6 +308,13 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
     )
 
 
+def _overlap(a: MatchLike, b: MatchLike, mask_a: _BOOL, mask_b: _BOOL) -> bool:
+    """Whether some row matches both conditions (from the names alone when they say)."""
+    if type(a) is EventIn and type(b) is EventIn:
+        return bool(set(a.names) & set(b.names))
+    return bool(np.any(mask_a & mask_b))
+
+
 def _order_ties(
     events: pl.DataFrame, index: _LogIndex, row: _I64, masks: list[_BOOL]
 ) -> tuple[_I64, _I64]:
@@ -310,7 +322,8 @@ def _order_ties(
 
     Rows of one (user, ts) are ordered by the first stage they match, then by content.
     """
-    matching = np.flatnonzero(np.logical_or.reduce(masks))
+    shared = index.shared
+    matching = shared[np.logical_or.reduce([m[shared] for m in masks])]
     run = index.tie_start[matching]
     shared = np.zeros(matching.size, dtype=bool)
     shared[1:] = run[1:] == run[:-1]
@@ -447,62 +460,120 @@ def _lifecycle_reach(
 
 @dataclass(frozen=True, eq=False)
 class _BestPath:
-    chain_row: _I64  # (starts, stages): event-table row completing each stage, -1 if none
-    chain_ts: _I64
-    chain_user: _I64  # dense user number of each start, non-decreasing
+    """Greedy chains of every start, stored once per continuation.
+
+    Starts whose next stage-1 completion is the same row continue identically, so they
+    form a *group* sharing one continuation (stages 1 and later); within a group a later
+    start only loosens the limits, so its level is at least an earlier one's.
+    """
+
+    start_row: _I64  # (starts,) event-table row completing stage 0, in canonical order
+    start_ts: _I64
+    start_user: _I64  # dense user number, non-decreasing
+    start_group: _I64  # group of each start; -1: no stage-1 completion after it
+    cont_row: _I64  # (groups, stages - 1): row completing stage k + 1, -1 if none
+    cont_ts: _I64
 
 
 def _best_path(
     rows: _Rows, stages: Sequence[StageLike], start: int = 0, prior: _BestPath | None = None
 ) -> _BestPath:
-    """Greedy chains from every start (no within/window), computed from stage ``start`` on."""
+    """Greedy chains (no within/window) of every start, computed from stage ``start`` on."""
     n = len(stages)
     if prior is None:
         p0 = rows.positions[0]
         new_user = _first_of_user(rows.user[p0])
-        group = np.cumsum(new_user) - 1
-        rank = np.arange(p0.size) - np.flatnonzero(new_user)[group]
-        starts = p0[rank >= stages[0].times - 1]
-        chain = np.full((starts.size, n), -1, dtype=np.int64)
-        chain[:, 0] = starts
-        chain_user = rows.user[starts]
+        rank = np.arange(p0.size) - np.flatnonzero(new_user)[np.cumsum(new_user) - 1]
+        start_pos = p0[rank >= stages[0].times - 1]
         start = 1
     else:
-        chain = np.full((prior.chain_row.shape[0], n), -1, dtype=np.int64)
-        kept = prior.chain_row[:, :start]
-        chain[:, :start] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
-        chain_user = rows.user[chain[:, 0]]
-    for k in range(start, n):
-        alive = np.flatnonzero(chain[:, k - 1] >= 0)
-        prev = chain[alive, k - 1]
+        start_pos = rows.where(prior.start_row)
+    start_user = rows.user[start_pos]
+    if n == 1:
+        group = np.full(start_pos.size, -1, dtype=np.int64)
+        cont = np.zeros((0, 0), dtype=np.int64)
+    elif prior is None or start == 1:
         # Strictly after the previous row, so no row serves two stages of one chain.
-        chain[alive, k] = _nth(
+        f1 = _nth(rows.positions[1], start_pos + 1, start_user, stages[1].times, rows.user, None)
+        has = f1 >= 0
+        lead = has.copy()
+        lead[1:] &= f1[1:] != f1[:-1]
+        group = np.where(has, np.cumsum(lead) - 1, -1)
+        cont = np.full((int(lead.sum()), n - 1), -1, dtype=np.int64)
+        cont[:, 0] = f1[lead]
+        start = 2
+    else:
+        group = prior.start_group
+        cont = np.full((prior.cont_row.shape[0], n - 1), -1, dtype=np.int64)
+        kept = prior.cont_row[:, : start - 1]
+        cont[:, : start - 1] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
+    for k in range(start, n):
+        alive = np.flatnonzero(cont[:, k - 2] >= 0)
+        prev = cont[alive, k - 2]
+        cont[alive, k - 1] = _nth(
             rows.positions[k], prev + 1, rows.user[prev], stages[k].times, rows.user, None
         )
-    reached = chain >= 0
+    reached = cont >= 0
     return _BestPath(
-        chain_row=np.where(reached, rows.row[chain], -1),
-        chain_ts=np.where(reached, rows.ts[chain], 0),
-        chain_user=chain_user,
+        start_row=rows.row[start_pos],
+        start_ts=rows.ts[start_pos],
+        start_user=start_user,
+        start_group=group,
+        cont_row=np.where(reached, rows.row[cont], -1),
+        cont_ts=np.where(reached, rows.ts[cont], 0),
     )
+
+
+def _first_at_least(values: _I64, lo: _I64, hi: _I64, bound: _I64) -> _I64:
+    """Per query, the first index in ``[lo, hi)`` with ``values >= bound`` (sorted runs)."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        low = values[np.minimum(mid, values.size - 1)] < bound
+        lo = np.where(open_ & low, mid + 1, lo)
+        hi = np.where(open_ & ~low, mid, hi)
 
 
 def _best_path_reach(
     state: _BestPath, stages: Sequence[StageLike], window: int | None
 ) -> tuple[_BOOL, _I64, _I64]:
-    ts = state.chain_ts
-    ok = _limits(ts, state.chain_row >= 0, stages, window)
-    level = np.logical_and.accumulate(ok, axis=1).sum(axis=1)
-    if level.size == 0:
-        return np.zeros((0, ts.shape[1]), dtype=bool), ts, state.chain_row[:, 0]
-    new_user = _first_of_user(state.chain_user)
-    best = np.maximum.reduceat(level, np.flatnonzero(new_user))
-    group = np.cumsum(new_user) - 1
-    # The user's row is the chain of their best level with the earliest start.
-    candidates = np.flatnonzero(level == best[group])
-    chosen = candidates[_first_of_user(group[candidates])]
-    reached = np.arange(ts.shape[1])[None, :] < best[:, None]
-    return reached, ts[chosen], state.chain_row[chosen, 0]
+    n = len(stages)
+    new_user = _first_of_user(state.start_user)
+    first = np.flatnonzero(new_user)
+    level = np.ones(first.size, dtype=np.int64)
+    chosen = first.copy()  # level 1: the user's first start
+    ts = np.zeros((first.size, n), dtype=np.int64)
+    in_group = np.flatnonzero(state.start_group >= 0)
+    if in_group.size:
+        group = state.start_group[in_group]
+        lead = _first_of_user(group)
+        tail = np.append(lead[1:], True)
+        g_first, g_last = in_group[lead], in_group[tail]
+        g_user = (np.cumsum(new_user) - 1)[g_last]
+        # A group's best level is its latest start's.
+        chain = np.column_stack([state.start_ts[g_last], state.cont_ts])
+        ok = np.column_stack([np.ones(g_last.size, dtype=bool), state.cont_row >= 0])
+        g_level = np.logical_and.accumulate(_limits(chain, ok, stages, window), axis=1).sum(1)
+        np.maximum.at(level, g_user, g_level)
+        # The user's row: the earliest start of their best level, which lies in their
+        # first group reaching it, at the first start late enough for every limit.
+        best = np.flatnonzero((g_level == level[g_user]) & (g_level > 1))
+        best = best[_first_of_user(g_user[best])]
+        users = g_user[best]
+        bound = np.full(best.size, np.iinfo(np.int64).min, dtype=np.int64)
+        within = _micros(stages[1].within)
+        if within is not None:
+            bound = np.maximum(bound, state.cont_ts[best, 0] - within)
+        if window is not None:
+            bound = np.maximum(bound, state.cont_ts[best, level[users] - 2] - window)
+        chosen[users] = _first_at_least(state.start_ts, g_first[best], g_last[best] + 1, bound)
+        ts[users, 1:] = state.cont_ts[best]
+    reached = np.arange(n)[None, :] < level[:, None]
+    ts[:, 0] = state.start_ts[chosen]
+    return reached, ts, state.start_row[chosen]
 
 
 # --------------------------------------------------------------------------- the table
@@ -599,7 +670,16 @@ class Journeys:
 def _truncate(state: _Lifecycle | _BestPath, n: int) -> _Lifecycle | _BestPath:
     if isinstance(state, _Lifecycle):
         return _Lifecycle(state.raw_row[:, :n], state.raw_ts[:, :n], state.used[:n])
-    return _BestPath(state.chain_row[:, :n], state.chain_ts[:, :n], state.chain_user)
+    cont = max(n - 1, 0)
+    group = state.start_group if n > 1 else np.full_like(state.start_group, -1)
+    return _BestPath(
+        state.start_row,
+        state.start_ts,
+        state.start_user,
+        group,
+        state.cont_row[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
+        state.cont_ts[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
+    )
 
 
 def _check_events(events: pl.DataFrame) -> pl.DataFrame:

@@ -252,6 +252,7 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
     highs = [float(r["upper"]) for r in rows]
     domain = [min([0.5, *[v * 0.8 for v in lows]]), max([2.0, *[v * 1.25 for v in highs]])]
     scale = alt.Scale(type="log", domain=domain)
+    ticks = alt.Axis(values=theme.log_ticks(*domain), format=",~g", labelOverlap=False)
     y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelFontSize=11, labelLimit=260))
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     one = (
@@ -266,6 +267,7 @@ def activation_candidates_chart(result: ActivationCandidates, *, top: int = TOP)
                 "lower:Q",
                 scale=scale,
                 title=f"odds ratio of {result.retained} (log scale, {level} CI)",
+                axis=ticks,
             ),
             x2="upper:Q",
             color=colour,

@@ -185,8 +185,10 @@ def _texts(r: dict[str, Any], per: str) -> tuple[str, str, str, str]:
         if r["state"] == "constraint":
             return rate, "input (raw material)", "more input", "raises throughput"
         return rate, "input (raw material)", "", ""
-    rate = theme.pct(r["rate"], 0) if r["rate"] is not None else "no complete cohort"
-    if r["target"] is None:
+    rate = theme.pct(r["rate"], 0) if r["rate"] is not None else "—"
+    if r["rate"] is None:
+        target = "no complete cohort yet"
+    elif r["target"] is None:
         target = "no target yet"
     elif r["target_source"] in (None, "spec"):
         target = f"target {theme.pct(r['target'], 0)}"
@@ -288,6 +290,18 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
         gain_per_period, is_constraint, cohorts, cv, feeds_happy``).
     title
         Replaces the default title.
+
+    Examples
+    --------
+    >>> from cfnb import datasets
+    >>> from cfnb.journeys import build_journeys
+    >>> from cfnb.metrics.constraint import constraint
+    >>> from cfnb.spec import Factory
+    >>> factory = Factory.from_dict(datasets.default_spec())
+    >>> log = datasets.generate(users=600, weeks=12)
+    >>> chart = chain_chart(constraint(build_journeys(log.events, factory), factory))
+    >>> chart.to_json() == chain_chart(constraint(build_journeys(log.events, factory), factory)).to_json()
+    True
     """
     expect(result, ConstraintResult, "chain_chart", "cfnb.metrics.constraint.constraint(...)")
     rows = _link_rows(result)

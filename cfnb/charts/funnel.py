@@ -118,7 +118,7 @@ def _overall(result: FunnelResult, width: int) -> theme.AnyChart:
     first = rows[0]["users"]
     base = alt.Chart(data).encode(y=y, tooltip=_TOOLTIP)
     lost = base.mark_bar(color="#DDDDDD", height={"band": 0.72}).encode(
-        x=alt.X("previous_users:Q", title="users", axis=alt.Axis(format="~s", tickCount=5)),
+        x=alt.X("previous_users:Q", title="users", axis=alt.Axis(format=",d", tickCount=5)),
     )
     kept = base.mark_bar(color=theme.NEUTRAL, height={"band": 0.72}).encode(
         x=alt.X("users:Q", title="users")
@@ -277,6 +277,12 @@ def _by_cohort(result: FunnelResult, width: int) -> theme.AnyChart:
     return theme.apply(chart)
 
 
+def _share(users: int, share: float | None) -> str:
+    if share is None or users == 0:
+        return ""
+    return "<1%" if share < 0.005 else f"{100 * share:.0f}%"
+
+
 def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
     """A histogram of how long users took to reach a stage, in fixed human bins.
 
@@ -290,7 +296,8 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
         "time_to_convert_chart",
         "cfnb.metrics.funnel.time_to_convert(journeys, stage)",
     )
-    heading = f"Time to {result.stage} (since {result.since}): {theme.count(result.users)} users"
+    since = "the previous stage" if result.since == "previous" else "acquisition"
+    heading = f"Time to {result.stage} since {since}: {theme.count(result.users)} users"
     if result.users == 0:
         return theme.no_data(f"Nobody reached {result.stage} yet.", heading)
     rows = [
@@ -301,6 +308,7 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
                 if r["upper_seconds"] is not None
                 else f"{theme.duration(r['lower_seconds'])} or more"
             ),
+            "share_text": _share(r["users"], r["share"]),
         }
         for r in result.table.iter_rows(named=True)
     ]
@@ -315,7 +323,7 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
         x=alt.X(
             "bin:N",
             sort=order,
-            title=f"time from {result.since} to {result.stage}",
+            title=f"time from {since} to {result.stage}",
             axis=alt.Axis(labelAngle=-40),
         ),
         tooltip=tooltip,
@@ -324,7 +332,7 @@ def time_to_convert_chart(result: TimeToConvertResult) -> theme.AnyChart:
     labels = (
         base.transform_filter("datum.users > 0")
         .mark_text(dy=-6, fontSize=10)
-        .encode(y="users:Q", text=alt.Text("share:Q", format=".0%"))
+        .encode(y="users:Q", text="share_text:N")
     )
     chart = alt.layer(bars, labels).properties(
         width=theme.WIDTH,

@@ -178,8 +178,9 @@ def strip(chart: AnyChart) -> AnyChart:
     >>> import altair as alt
     >>> from cfnb.charts import theme
     >>> themed = theme.apply(alt.Chart(alt.InlineData(values=[{"x": 1}])).mark_point())
-    >>> "config" in theme.strip(themed).to_dict()
-    False
+    >>> both = theme.apply(alt.hconcat(theme.strip(themed), theme.strip(themed)))
+    >>> both.to_dict()["config"]["font"] == theme.FONT
+    True
     """
     out = chart.copy(deep=True)
     out.config = alt.Undefined
@@ -273,10 +274,19 @@ def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 6, **axis: Any
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """Tick values 1, 2, 5 x 10^k between ``lo`` and ``hi`` (for log axes of ratios)."""
+    """Tick values 1, 2, 5 x 10^k between ``lo`` and ``hi`` (for log axes of ratios).
+
+    Over more than three decades, powers of ten only.
+
+    Examples
+    --------
+    >>> log_ticks(0.4, 6)
+    [0.5, 1.0, 2.0, 5.0]
+    """
     out: list[float] = []
+    steps = (1,) if hi > 1000 * lo else (1, 2, 5)
     for e in range(-6, 10):
-        for m in (1, 2, 5):
+        for m in steps:
             v = round(m * 10.0**e, 6)
             if lo <= v <= hi:
                 out.append(v)

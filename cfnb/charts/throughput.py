@@ -46,7 +46,7 @@ class _YScale:
 
     def axis(self) -> alt.Axis:
         if not self.log:
-            return alt.Axis(tickCount=6)
+            return alt.Axis(tickCount=6, tickMinStep=1, format=",d")
         ticks = [0.0] + [m * 10**e for e in range(0, 9) for m in (1, 2, 5) if m * 10**e <= self.top]
         return alt.Axis(values=ticks, format="~s", labelOverlap=False)
 

@@ -35,7 +35,6 @@ from cfnb.spec import (
     Compare,
     Condition,
     Contains,
-    EventIn,
     Factory,
     IsIn,
     IsNull,
@@ -50,6 +49,7 @@ from cfnb.spec import (
     parse_duration,
     prop,
 )
+from cfnb.spec.factory import plain_number
 from cfnb.spec.toml_io import split_match
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def default_factory(log: EventLog | pl.DataFrame) -> Factory:
     return Factory(stages)
 
 
-def next_stage(factory: Factory, table: pl.DataFrame) -> Stage:
+def next_stage(factory: Factory, events: Sequence[str]) -> Stage:
     """A new last stage: the next unused macro-step name, the most frequent unused event."""
     names = set(factory.stage_names)
     name = next((n for n in MACRO_STAGES if n not in names), None)
@@ -184,7 +184,6 @@ def next_stage(factory: Factory, table: pl.DataFrame) -> Stage:
     used: set[str] = set()
     for stage in factory.stages:
         used |= stage.match.event_names() or set()
-    events = [str(e) for e in table["event"]]
     pick = next((e for e in events if e not in used), events[0] if events else name)
     return Stage(name, event(pick))
 
@@ -254,17 +253,19 @@ def parse_goal(text: str, path: str = "goal") -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise SpecError(path, f"expected a number of happy customers per period, got {text!r}") from None
+        raise SpecError(
+            path, f"expected a number of happy customers per period, got {text!r}"
+        ) from None
     if not math.isfinite(value) or value <= 0:
-        raise SpecError(path, f"expected a positive number of happy customers per period, got {text!r}")
+        raise SpecError(
+            path, f"expected a positive number of happy customers per period, got {text!r}"
+        )
     return value
 
 
 def format_goal(value: float | None) -> str:
     """A goal as the editor shows it (``100.0`` → ``"100"``)."""
-    if value is None:
-        return ""
-    return f"{value:g}" if value != int(value) or abs(value) >= 1e15 else str(int(value))
+    return "" if value is None else str(plain_number(value))
 
 
 def parse_value(text: str, dtype: pl.DataType, column: str, path: str) -> Value:
@@ -285,7 +286,7 @@ def parse_value(text: str, dtype: pl.DataType, column: str, path: str) -> Value:
     """
     raw = text.strip()
     base = dtype.base_type()
-    if not raw and base not in (pl.String, pl.Categorical, pl.Enum):
+    if not raw:
         raise SpecError(path, f"type a value to compare column {column!r} with")
     if dtype.is_numeric():
         try:
@@ -294,26 +295,32 @@ def parse_value(text: str, dtype: pl.DataType, column: str, path: str) -> Value:
             number = math.nan
         if isinstance(number, float) and not math.isfinite(number):
             raise SpecError(
-                path, f"column {column!r} holds numbers ({dtype}); {raw!r} is not a number: write e.g. 10"
+                path,
+                f"column {column!r} holds numbers ({dtype}); {raw!r} is not a number: write e.g. 10",
             )
         return number
     if base is pl.Boolean:
         word = raw.lower()
         if word in _TRUE | _FALSE:
             return word in _TRUE
-        raise SpecError(path, f"column {column!r} holds true/false values; write true or false, not {raw!r}")
+        raise SpecError(
+            path, f"column {column!r} holds true/false values; write true or false, not {raw!r}"
+        )
     if base is pl.Datetime:
         try:
             return datetime.fromisoformat(raw) if len(raw) > 10 else date.fromisoformat(raw)
         except ValueError:
             raise SpecError(
-                path, f"column {column!r} holds date-times; write e.g. 2024-01-31 or 2024-01-31T12:00Z, not {raw!r}"
+                path,
+                f"column {column!r} holds date-times; write e.g. 2024-01-31 or 2024-01-31T12:00Z, not {raw!r}",
             ) from None
     if base is pl.Date:
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            raise SpecError(path, f"column {column!r} holds dates; write e.g. 2024-01-31, not {raw!r}") from None
+            raise SpecError(
+                path, f"column {column!r} holds dates; write e.g. 2024-01-31, not {raw!r}"
+            ) from None
     if base in (pl.String, pl.Categorical, pl.Enum, pl.Null):
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
             return raw[1:-1]
@@ -416,7 +423,9 @@ def match_from_parts(
     lead = event(name) if name else None
     cond = _condition(parts, schema, f"{path}.where[0]") if parts.column else None
     if lead is None and cond is None:
-        raise SpecError(path, "an empty stage matches nothing: pick an event or a property condition")
+        raise SpecError(
+            path, "an empty stage matches nothing: pick an event or a property condition"
+        )
     if lead is not None and cond is not None:
         return all_of(lead, cond)
     result = lead if lead is not None else cond
@@ -431,7 +440,9 @@ def _condition(parts: PredicateParts, schema: Mapping[str, pl.DataType], path: s
     dtype = schema[column]
     op = parts.op
     if op not in OPERATORS:
-        raise SpecError(f"{path}.op", f"unknown operator {op!r}; choose one of {', '.join(OPERATORS)}")
+        raise SpecError(
+            f"{path}.op", f"unknown operator {op!r}; choose one of {', '.join(OPERATORS)}"
+        )
     if op == "is null":
         return prop(column).is_null()
     if op == "not null":

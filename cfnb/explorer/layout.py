@@ -1,0 +1,454 @@
+"""The explorer widget: one Factory value, editors around it, charts that follow it.
+
+State is one value, :attr:`Explorer.factory`. An edit made in a control becomes a new
+factory through the spec's copy methods (or is refused, with the reason shown under the
+control); every accepted factory bumps a *generation* number and schedules a refresh.
+
+Refresh (debounced): after ``debounce`` seconds without a newer edit, one worker thread
+computes ``result.with_factory(factory)`` (the fast path), the metrics and the chart
+specs, and paints them, under a lock, only if its generation is still the newest. A
+slow computation overtaken by a newer edit is dropped, never painted. ``debounce=0``
+refreshes synchronously inside the edit (for tests and scripts); :meth:`Explorer.flush`
+applies a pending edit now in either mode.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any, cast
+
+import altair as alt
+import ipywidgets as widgets
+import traitlets
+
+from cfnb.explorer.editors import Edit, LogInfo, SpecControls, StageEditor
+from cfnb.explorer.state import (
+    CHART_NAMES,
+    View,
+    compute_view,
+    error_key,
+    event_table,
+    next_stage,
+    stage_of,
+)
+from cfnb.spec import Factory, SpecError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from cfnb.analysis import FactoryRun
+    from cfnb.eventlog import EventLog
+
+__all__ = ["ChartOutput", "Explorer", "chart_widget"]
+
+_CSS = """<style>
+.cfnb-stale { opacity: 0.45; transition: opacity 0.2s; }
+</style>"""
+
+
+class ChartOutput(widgets.Output):  # type: ignore[misc]
+    """A chart shown in an ``Output`` filled from the kernel side, for kernels without anywidget.
+
+    Same use as ``alt.JupyterChart``: assign ``.chart`` and the output is replaced in
+    place (no ``with out:`` block, so it behaves under nbval too).
+    """
+
+    chart = traitlets.Instance(alt.TopLevelMixin, allow_none=True)
+
+    def __init__(self, chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chart = chart
+
+    @traitlets.observe("chart")
+    def _show(self, change: dict[str, Any]) -> None:
+        chart = change["new"]
+        outputs: tuple[dict[str, Any], ...] = ()
+        if chart is not None:
+            bundle = chart._repr_mimebundle_()
+            data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+            outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+        self.outputs = outputs
+
+
+def chart_widget(chart: alt.TopLevelMixin) -> widgets.DOMWidget:
+    """``alt.JupyterChart(chart)`` when anywidget is installed, else a :class:`ChartOutput`."""
+    if find_spec("anywidget") is not None:
+        return alt.JupyterChart(cast("alt.TopLevelSpec", chart))
+    return ChartOutput(chart)
+
+
+class Explorer(widgets.VBox):  # type: ignore[misc]
+    """The live Customer Factory explorer. Make it with :func:`cfnb.explorer.explore`.
+
+    Attributes
+    ----------
+    factory : Factory
+        The current spec, the one state (an observable traitlet): widgets show it, edits
+        replace it. Setting it from Python works too.
+    result : FactoryRun
+        The run the charts show (``result.factory == factory`` once painted).
+    summary : ipywidgets.HTML
+        The one-line verdict, ``result.constraint().summary``.
+    charts : dict
+        ``"chain"``, ``"funnel"``, ``"throughput"``, ``"retention"`` → chart widget
+        (``alt.JupyterChart``, or :class:`ChartOutput` without anywidget), ``.chart``
+        being the Altair chart shown.
+    errors : dict
+        Control key (``"stages[1].within"``, ``"window"``) → message, for every edit
+        refused and every problem of the current spec against the log.
+    stage_editors : list of StageEditor
+        One editor per stage, in order.
+    timings : dict
+        Seconds spent by the last refresh: ``metrics``, ``charts``, ``paint``, ``total``.
+    stats : dict
+        Counts of ``edits`` accepted, ``refused``, ``computed``, ``painted`` and ``dropped``.
+    """
+
+    factory = traitlets.Instance(Factory)
+
+    def __init__(
+        self, log: EventLog | pl.DataFrame, factory: Factory, *, debounce: float = 0.15
+    ) -> None:
+        if debounce < 0:
+            raise ValueError(f"debounce is in seconds, 0 or more, got {debounce!r}")
+        schema = dict(log.schema)
+        self._info = LogInfo.from_table(event_table(log), schema)
+        self._debounce = float(debounce)
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._painted_generation = 0
+        self._timer: threading.Timer | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._refused: dict[str, str] = {}
+        self._notes: dict[str, str] = {}
+        self._initial = factory
+        self.stats = dict.fromkeys(("edits", "refused", "computed", "painted", "dropped"), 0)
+        self.timings: dict[str, float] = {}
+
+        start = time.perf_counter()
+        run = factory.run(log)  # a spec that cannot run on this log raises here, as a call should
+        view = self._compute(run, None)
+        self.result: FactoryRun = run
+        self._view = view
+
+        self.summary = widgets.HTML(_summary_html(view.summary))
+        self.status = widgets.HTML()
+        self.charts: dict[str, widgets.DOMWidget] = {
+            name: chart_widget(view.charts[name]) for name in CHART_NAMES
+        }
+        self.controls = SpecControls(self._info, self._propose)
+        self.stage_editors: list[StageEditor] = []
+        self.stages_box = widgets.VBox()
+        self.add_button = widgets.Button(description="Add stage", icon="plus")
+        self.export_button = widgets.Button(description="Export spec", icon="download")
+        self.reset_button = widgets.Button(
+            description="Reset", icon="undo", tooltip="back to the spec the explorer opened with"
+        )
+        self.export_toml = widgets.Textarea(
+            description="TOML", layout=widgets.Layout(width="100%", height="220px")
+        )
+        self.export_python = widgets.Textarea(
+            description="Python", layout=widgets.Layout(width="100%", height="220px")
+        )
+        self.export_box = widgets.VBox(
+            [self.export_toml, self.export_python], layout=widgets.Layout(display="none")
+        )
+        self.chart_box = widgets.VBox(list(self.charts.values()))
+        left = widgets.VBox(
+            [
+                self.controls,
+                widgets.HTML("<b>Stages</b> (in order; each is a condition on events)"),
+                self.stages_box,
+                widgets.HBox([self.add_button, self.export_button, self.reset_button]),
+                self.export_box,
+            ],
+            layout=widgets.Layout(width="480px", min_width="480px"),
+        )
+        body = widgets.HBox(
+            [left, self.chart_box],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+        )
+        title = html.escape(factory.name or "Customer Factory")
+        source = html.escape(run.source)
+        super().__init__(
+            [
+                widgets.HTML(_CSS),
+                widgets.HTML(f"<b>{title}</b> <small>explorer on {source}</small>"),
+                self.summary,
+                self.status,
+                body,
+            ]
+        )
+        self.add_button.on_click(lambda _: self._propose("stages", self._add_stage))
+        self.export_button.on_click(lambda _: self.export())
+        self.reset_button.on_click(lambda _: self.reset())
+        self.factory = factory
+        self.observe(self._on_factory, "factory")
+        self._notes = _notes(run.warnings)
+        self._show_factory(structural=True)
+        self._painted_generation = self._generation
+        self.timings = {**view.seconds, "total": time.perf_counter() - start}
+        self._show_status()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Control key → message: refused edits, then the current spec's problems."""
+        return {**self._notes, **self._refused}
+
+    @property
+    def pending(self) -> bool:
+        """Whether an accepted edit is not painted yet."""
+        return self._painted_generation != self._generation
+
+    def flush(self) -> None:
+        """Apply a pending edit now: compute and paint the current factory, then return."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join()
+        if self._pool is not None:
+            self._pool.submit(lambda: None).result()  # the worker is idle after this
+        if self.pending:
+            self._refresh(self._generation, self.factory)
+
+    def export(self) -> tuple[str, str]:
+        """Show (and return) the current spec as TOML and as Python, to re-run the notebook."""
+        toml, python = self.factory.to_toml(), self.factory.to_python()
+        self.export_toml.value = toml
+        self.export_python.value = python
+        self.export_box.layout.display = "flex"
+        return toml, python
+
+    def reset(self) -> None:
+        """Go back to the spec the explorer was opened with, dropping refused edits."""
+        self._refused.clear()
+        if self.factory == self._initial:
+            self._show_factory(structural=True)
+            self._show_status()
+        else:
+            self._propose("reset", lambda f: self._initial)
+
+    def close(self) -> None:
+        """Stop the timer and the worker, then close every widget of the explorer."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+            self._generation += 1  # whatever is still running is now stale
+        if timer is not None:
+            timer.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for child in list(_descendants(self)):
+            child.close()
+        super().close()
+
+    # ------------------------------------------------------------------ edits
+
+    def _propose(self, key: str, edit: Edit) -> bool:
+        """Apply ``edit`` made in control ``key`` if the result is a valid spec for this log."""
+        try:
+            new = edit(self.factory)
+            warnings = new.validate(self._info.schema, self._info.counts)
+        except SpecError as err:
+            return self._refuse(key, str(err))
+        known = {_message(w) for w in self._notes.values()}
+        fresh = [w for w in warnings if _message(w) not in known]
+        if fresh:
+            return self._refuse(key, "; ".join(fresh))
+        self._refused.pop(key, None)
+        if new == self.factory:
+            self._show_errors()
+            return True
+        self.stats["edits"] += 1
+        self.factory = new
+        return True
+
+    def _refuse(self, key: str, message: str) -> bool:
+        self.stats["refused"] += 1
+        self._refused[key] = message
+        self._show_errors()
+        self._show_status()
+        return False
+
+    def _add_stage(self, factory: Factory) -> Factory:
+        return factory.add_stage(next_stage(factory, self._info.events))
+
+    @traitlets.validate("factory")
+    def _check_factory(self, proposal: dict[str, Any]) -> Factory:
+        value = proposal["value"]
+        if not isinstance(value, Factory):
+            raise traitlets.TraitError(
+                f"factory must be a cfnb.Factory, got {type(value).__name__}"
+            )
+        value.validate(self._info.schema, self._info.counts)  # raises SpecError
+        return value
+
+    def _on_factory(self, change: dict[str, Any]) -> None:
+        old, new = change["old"], change["new"]
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        self._notes = _notes(new.validate(self._info.schema, self._info.counts))
+        moved = sum(a != b for a, b in zip(old.stage_names, new.stage_names, strict=False))
+        structural = len(old.stages) != len(new.stages) or moved > 1
+        if structural:
+            self._refused = {k: v for k, v in self._refused.items() if stage_of(k) is None}
+        self._show_factory(structural=structural)
+        if self.export_box.layout.display != "none":
+            self.export()
+        self.chart_box.add_class("cfnb-stale")
+        self.summary.add_class("cfnb-stale")
+        self._show_status()
+        self._schedule(generation, new)
+
+    def _show_factory(self, *, structural: bool) -> None:
+        factory = self.factory
+        n = len(factory.stages)
+        if len(self.stage_editors) != n:
+            while len(self.stage_editors) > n:
+                self.stage_editors.pop().close()
+            while len(self.stage_editors) < n:
+                self.stage_editors.append(
+                    StageEditor(len(self.stage_editors), self._info, self._propose)
+                )
+            self.stages_box.children = tuple(self.stage_editors)
+        keep = frozenset(self._refused)
+        for editor in self.stage_editors:
+            editor.show(factory, frozenset() if structural else keep)
+        self.controls.show(factory, keep)
+        self._show_errors()
+
+    def _show_errors(self) -> None:
+        by_stage: dict[int, list[str]] = {}
+        spec_wide: list[str] = []
+        for key, message in self.errors.items():
+            i = stage_of(key)
+            if i is not None and i < len(self.stage_editors):
+                by_stage.setdefault(i, []).append(message)
+            else:
+                spec_wide.append(message)
+        for editor in self.stage_editors:
+            editor.show_errors(by_stage.get(editor.index, []))
+        self.controls.show_errors(spec_wide)
+
+    # ------------------------------------------------------------------ refresh
+
+    def _schedule(self, generation: int, factory: Factory) -> None:
+        if self._debounce <= 0:
+            self._refresh(generation, factory)
+            return
+        timer = threading.Timer(self._debounce, self._submit, (generation, factory))
+        timer.daemon = True
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = timer
+        timer.start()
+
+    def _submit(self, generation: int, factory: Factory) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfnb-explorer")
+            pool = self._pool
+        pool.submit(self._refresh, generation, factory)
+
+    def _refresh(self, generation: int, factory: Factory) -> None:
+        """Compute ``factory``'s view and paint it if ``generation`` is still the newest."""
+        if generation != self._generation:
+            self.stats["dropped"] += 1
+            return
+        start = time.perf_counter()
+        try:
+            run = self.result.with_factory(factory)
+            view = self._compute(run, self._view)
+        except Exception as err:  # shown beside the controls, never as a traceback
+            with self._lock:
+                if generation == self._generation:
+                    self._refused["compute"] = f"could not compute this spec: {err}"
+                    self._show_errors()
+                    self._show_status()
+            return
+        self.stats["computed"] += 1
+        with self._lock:
+            if generation != self._generation:
+                self.stats["dropped"] += 1
+                return
+            painted = time.perf_counter()
+            self._paint(view)
+            self._painted_generation = generation
+            end = time.perf_counter()
+            self.timings = {**view.seconds, "paint": end - painted, "total": end - start}
+            self._refused.pop("compute", None)
+            self._show_errors()
+            self._show_status()
+
+    def _compute(self, run: FactoryRun, previous: View | None) -> View:
+        return compute_view(run, previous)
+
+    def _paint(self, view: View) -> None:
+        for name, chart in view.charts.items():
+            widget = self.charts[name]
+            if widget.chart is not chart:
+                widget.chart = chart
+        self.summary.value = _summary_html(view.summary)
+        self.result = view.run
+        self._view = view
+        self.chart_box.remove_class("cfnb-stale")
+        self.summary.remove_class("cfnb-stale")
+        self.stats["painted"] += 1
+
+    def _show_status(self) -> None:
+        if self._refused:
+            n = len(self._refused)
+            text = (
+                f"⚠ {n} edit{'s' if n > 1 else ''} not applied (see the red message"
+                f"{'s' if n > 1 else ''}); the charts show the last valid spec."
+            )
+            colour = "#b00020"
+        elif self.pending:
+            text, colour = "Updating…", "#666"
+        else:
+            total = self.timings.get("total")
+            took = f" in {total:.2f} s" if total is not None else ""
+            text, colour = f"Up to date (computed{took}).", "#666"
+        self.status.value = f'<small style="color:{colour}">{html.escape(text)}</small>'
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _summary_html(summary: str) -> str:
+    return f'<div style="font-size:1.15em;font-weight:600">{html.escape(summary)}</div>'
+
+
+def _message(warning: str) -> str:
+    """A warning without its leading path, to recognise it after a stage moves."""
+    head, sep, rest = warning.partition(": ")
+    return rest if sep and (head.startswith("stages") or head == "active") else warning
+
+
+def _notes(warnings: tuple[str, ...] | list[str]) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    for w in warnings:
+        path = w.partition(": ")[0]
+        key = error_key(path)
+        notes[key] = f"{notes[key]}; {w}" if key in notes else w
+    return notes
+
+
+def _descendants(widget: widgets.Widget) -> itertools.chain[widgets.Widget]:
+    children = getattr(widget, "children", ())
+    return itertools.chain(
+        children, itertools.chain.from_iterable(_descendants(c) for c in children)
+    )

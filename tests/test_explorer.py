@@ -1,0 +1,395 @@
+"""The live explorer, driven from Python as a person would drive it in JupyterLab.
+
+Widget values are set from Python (what the browser does through the comm), then the
+spec, the one-line verdict and the chart data are checked. ``debounce=0`` makes every
+edit recompute synchronously; the debounced mode is tested with ``flush()``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import cfnb
+from cfnb.analysis import FactoryRun
+from cfnb.eventlog import EventLog
+from cfnb.explorer import Explorer, View, explore
+from cfnb.spec import Factory, event, prop
+
+SPEC_PATH = "data/sample_factory.toml"
+
+
+@pytest.fixture(scope="module")
+def log() -> EventLog:
+    return cfnb.datasets.load_sample()
+
+
+@pytest.fixture(scope="module")
+def spec() -> Factory:
+    return Factory.from_toml(cfnb.datasets.sample_path("spec"))
+
+
+@pytest.fixture
+def explorer(log: EventLog, spec: Factory) -> Iterator[Explorer]:
+    ex = explore(log, spec, debounce=0)
+    yield ex
+    ex.close()
+
+
+def datasets(ex: Explorer, name: str) -> str:
+    """The data a chart widget shows, as comparable text."""
+    spec = ex.charts[name].chart.to_dict()
+    return json.dumps(spec.get("datasets", spec), sort_keys=True, default=str)
+
+
+def all_data(ex: Explorer) -> dict[str, str]:
+    return {name: datasets(ex, name) for name in ex.charts}
+
+
+# ---------------------------------------------------------------------------- opening
+
+
+def test_opens_on_the_sample_with_its_spec(explorer: Explorer, log: EventLog, spec: Factory) -> None:
+    assert explorer.factory == spec
+    assert explorer.result.factory == spec
+    assert explorer.summary.value.endswith(
+        f"{explorer.result.constraint().summary}</div>".replace("—", "—")
+    )
+    assert "Constraint: Activation" in explorer.summary.value
+    assert set(explorer.charts) == {"chain", "funnel", "throughput", "retention"}
+    assert all(w.chart is not None for w in explorer.charts.values())
+    assert [e.name.value for e in explorer.stage_editors] == list(spec.stage_names)
+    assert explorer.errors == {}
+    assert not explorer.pending
+    assert "Up to date" in explorer.status.value
+
+
+def test_event_picker_lists_the_log_events_with_counts(explorer: Explorer, log: EventLog) -> None:
+    names = log.event_names()
+    counts = dict(zip(names["event"], names["events"], strict=True))
+    picker = explorer.stage_editors[1].event
+    assert picker.options[0] == f"{names['event'][0]} ({names['events'][0]:,})"
+    assert f"created_project ({counts['created_project']:,})" in picker.options
+    assert picker.value == f"created_project ({counts['created_project']:,})"
+
+
+def test_opens_with_a_default_spec_from_the_log(log: EventLog) -> None:
+    ex = explore(log, debounce=0)
+    try:
+        # Acquisition: the event most often a user's first; Activation: the event most
+        # users do among the rest, leaving out page views (every user has one).
+        assert ex.factory.stage_names == ("Acquisition", "Activation")
+        assert ex.factory.stages[0].match == event("visit")
+        assert ex.factory.stages[1].match == event("signup")
+        assert ex.summary.value
+        assert ex.errors == {}
+    finally:
+        ex.close()
+
+
+# ---------------------------------------------------------------------------- live edits
+
+
+def test_activation_event_edit_changes_spec_verdict_and_charts(explorer: Explorer) -> None:
+    before_summary, before = explorer.summary.value, all_data(explorer)
+    explorer.stage_editors[1].event.value = "signup"  # typed, not picked
+    assert explorer.factory.stages[1].match == event("signup")
+    assert explorer.result.factory == explorer.factory
+    assert explorer.summary.value != before_summary
+    after = all_data(explorer)
+    assert after["funnel"] != before["funnel"]
+    assert after["chain"] != before["chain"]
+    assert after["retention"] == before["retention"]  # acquisition unchanged
+
+
+def test_window_edit(explorer: Explorer) -> None:
+    before_summary, before = explorer.summary.value, all_data(explorer)
+    retention_chart = explorer.charts["retention"].chart
+    explorer.controls.window.value = "3w"
+    assert explorer.factory.window == timedelta(weeks=3)
+    assert explorer.summary.value != before_summary
+    assert datasets(explorer, "funnel") != before["funnel"]
+    assert explorer.charts["retention"].chart is retention_chart  # unchanged input, reused
+
+
+def test_period_edit(explorer: Explorer) -> None:
+    before_summary, before = explorer.summary.value, all_data(explorer)
+    explorer.controls.period.value = "month"
+    assert explorer.factory.period == "month"
+    assert "per month" in explorer.factory.describe()
+    assert "/month" in explorer.summary.value and explorer.summary.value != before_summary
+    after = all_data(explorer)
+    assert after["throughput"] != before["throughput"]
+    assert after["retention"] != before["retention"]
+
+
+def test_target_edit_redraws_only_the_chain(explorer: Explorer) -> None:
+    before_summary, before = explorer.summary.value, all_data(explorer)
+    funnel_chart = explorer.charts["funnel"].chart
+    explorer.stage_editors[1].target.value = "80%"
+    assert explorer.factory.stages[1].target == 0.8
+    assert "target 80%" in explorer.summary.value and explorer.summary.value != before_summary
+    assert datasets(explorer, "chain") != before["chain"]
+    assert explorer.charts["funnel"].chart is funnel_chart
+
+
+def test_property_condition_editor(explorer: Explorer) -> None:
+    revenue = explorer.stage_editors[3]
+    before = datasets(explorer, "funnel")
+    revenue.column.value = "amount"
+    assert "stages[3].match" in explorer.errors  # no value typed yet: not applied
+    revenue.op.value = ">"
+    revenue.value.value = "30"
+    assert explorer.factory.stages[3].match == event("purchase") & (prop("amount") > 30)
+    assert "stages[3].match" not in explorer.errors
+    assert datasets(explorer, "funnel") != before
+    revenue.column.value = "plan"
+    revenue.op.value = "in"
+    revenue.value.value = "pro, team"
+    assert explorer.factory.stages[3].match == event("purchase") & prop("plan").is_in(
+        ["pro", "team"]
+    )
+    revenue.op.value = "is null"
+    assert revenue.value.disabled
+    assert explorer.factory.stages[3].match == event("purchase") & prop("plan").is_null()
+    revenue.column.value = ""
+    assert explorer.factory.stages[3].match == event("purchase")
+
+
+def test_stage_settings_and_spec_wide_controls(explorer: Explorer) -> None:
+    acquisition, activation = explorer.stage_editors[0], explorer.stage_editors[1]
+    activation.times.value = 2
+    activation.within.value = "7d"
+    activation.name.value = "Activated"
+    c = explorer.controls
+    c.mode.value = "best_path"
+    c.segment.value = ""
+    c.happy.value = "Retention"
+    c.goal.value = "250"
+    f = explorer.factory
+    assert (f.stages[1].name, f.stages[1].times, f.stages[1].within) == (
+        "Activated",
+        2,
+        timedelta(days=7),
+    )
+    assert (f.mode, f.segment_by, f.happy, f.goal) == ("best_path", (), "Retention", 250.0)
+    assert acquisition.within.disabled and acquisition.target.disabled
+    assert "Activated" in [v for _, v in c.happy.options]
+    assert explorer.result.factory == f
+
+
+def test_add_move_remove_stages(explorer: Explorer, log: EventLog) -> None:
+    explorer.add_button.click()
+    f = explorer.factory
+    assert len(f.stages) == 6 == len(explorer.stage_editors)
+    used = {"visit", "created_project", "session", "purchase", "invite_sent"}
+    most_frequent_unused = next(e for e in log.event_names()["event"] if e not in used)
+    assert f.stages[5] == cfnb.Stage("Stage 6", event(most_frequent_unused))
+    explorer.stage_editors[5].up.click()
+    assert explorer.factory.stage_names[4:] == ("Stage 6", "Referral")
+    assert [e.name.value for e in explorer.stage_editors][4:] == ["Stage 6", "Referral"]
+    explorer.stage_editors[4].remove.click()
+    assert explorer.factory.stage_names == (
+        "Acquisition",
+        "Activation",
+        "Retention",
+        "Revenue",
+        "Referral",
+    )
+    assert explorer.result.factory == explorer.factory
+    # The happy stage cannot go: the refusal says what to do, beside that stage.
+    explorer.stage_editors[3].remove.click()
+    assert "Revenue" in explorer.factory.stage_names
+    assert "happy" in explorer.stage_editors[3].error.value
+    assert explorer.stage_editors[0].up.disabled and explorer.stage_editors[4].down.disabled
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_unknown_event_is_shown_inline_and_keeps_the_last_good_charts(explorer: Explorer) -> None:
+    charts = {name: w.chart for name, w in explorer.charts.items()}
+    summary, factory = explorer.summary.value, explorer.factory
+    editor = explorer.stage_editors[1]
+    editor.event.value = "creatd_project"
+    assert explorer.factory == factory
+    assert "no 'creatd_project' events" in explorer.errors["stages[1].match"]
+    assert "did you mean &#x27;created_project&#x27;?" in editor.error.value
+    assert editor.event.value == "creatd_project"  # what was typed stays, beside its error
+    assert {name: w.chart for name, w in explorer.charts.items()} == charts
+    assert explorer.summary.value == summary
+    assert "not applied" in explorer.status.value
+    editor.event.value = "signup"
+    assert explorer.errors == {}
+    assert editor.error.value == ""
+    assert explorer.factory.stages[1].match == event("signup")
+
+
+@pytest.mark.parametrize(
+    ("control", "text", "key", "words"),
+    [
+        ("event", "", "stages[1].match", "empty stage"),
+        ("within", "14x", "stages[1].within", "unknown unit 'x'"),
+        ("target", "150%", "stages[1].target", "rate in (0, 1]"),
+        ("name", "Revenue", "stages[1].name", "already used"),
+        ("window", "soon", "window", "expected a duration like '14d'"),
+        ("goal", "-3", "goal", "positive number"),
+    ],
+)
+def test_definition_errors_are_inline(
+    explorer: Explorer, control: str, text: str, key: str, words: str
+) -> None:
+    charts = {name: w.chart for name, w in explorer.charts.items()}
+    factory, computed = explorer.factory, explorer.stats["computed"]
+    owner: Any = explorer.controls if key in ("window", "goal") else explorer.stage_editors[1]
+    getattr(owner, control).value = text
+    assert words in explorer.errors[key]
+    assert key.split(".")[0] in explorer.errors[key] or key in ("window", "goal")
+    assert words.replace("'", "&#x27;") in owner.error.value
+    assert explorer.factory == factory
+    assert explorer.stats["computed"] == computed
+    assert {name: w.chart for name, w in explorer.charts.items()} == charts
+
+
+def test_bad_value_for_the_column_type(explorer: Explorer) -> None:
+    revenue = explorer.stage_editors[3]
+    revenue.column.value = "amount"
+    revenue.op.value = ">="
+    revenue.value.value = "ten"
+    assert "holds numbers" in explorer.errors["stages[3].match"]
+    assert explorer.factory.stages[3].match == event("purchase")
+
+
+# ---------------------------------------------------------------------------- debounce
+
+
+def test_rapid_edits_end_on_the_last_spec(log: EventLog, spec: Factory) -> None:
+    ex = explore(log, spec, debounce=0.05)
+    try:
+        for k in range(100):
+            ex.controls.window.value = f"{k % 9 + 2}w"
+            ex.stage_editors[1].target.value = f"{30 + k % 40}%"
+        ex.flush()
+        assert ex.factory.window == timedelta(weeks=(99 % 9) + 2)
+        assert ex.factory.stages[1].target == pytest.approx((30 + 99 % 40) / 100)
+        assert ex.result.factory == ex.factory
+        assert not ex.pending and ex.errors == {}
+        assert ex.summary.value.endswith(f"{ex.result.constraint().summary}</div>")
+        assert ex.stats["edits"] == 200
+        assert ex.stats["computed"] < 20  # debounced: a handful of refreshes, not 200
+    finally:
+        ex.close()
+
+
+def test_a_slow_stale_computation_is_never_painted(
+    log: EventLog, spec: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = explore(log, spec, debounce=0.01)
+    started, release = threading.Event(), threading.Event()
+    painted: list[Factory] = []
+    compute, paint = ex._compute, ex._paint
+
+    def slow_compute(run: FactoryRun, previous: View | None) -> View:
+        if run.factory.window == timedelta(weeks=3):
+            started.set()
+            release.wait(10)
+        return compute(run, previous)
+
+    def recording_paint(view: View) -> None:
+        painted.append(view.run.factory)
+        paint(view)
+
+    monkeypatch.setattr(ex, "_compute", slow_compute)
+    monkeypatch.setattr(ex, "_paint", recording_paint)
+    try:
+        ex.controls.window.value = "3w"  # A: its computation blocks
+        assert started.wait(10)
+        ex.controls.window.value = "5w"  # B: newer, made while A computes
+        release.set()
+        ex.flush()
+        assert [f.window for f in painted] == [timedelta(weeks=5)]
+        assert ex.result.factory.window == timedelta(weeks=5)
+        assert ex.stats["dropped"] >= 1
+    finally:
+        release.set()
+        ex.close()
+
+
+def test_pending_edit_is_marked_until_painted(log: EventLog, spec: Factory) -> None:
+    ex = explore(log, spec, debounce=60)  # the timer never fires within the test
+    try:
+        ex.controls.period.value = "day"
+        assert ex.factory.period == "day"
+        assert ex.pending and ex.result.factory.period == "week"
+        assert "Updating" in ex.status.value
+        assert "cfnb-stale" in ex.chart_box._dom_classes
+        ex.flush()
+        assert not ex.pending and ex.result.factory.period == "day"
+        assert "cfnb-stale" not in ex.chart_box._dom_classes
+    finally:
+        ex.close()
+
+
+# ---------------------------------------------------------------------------- state and export
+
+
+def test_factory_is_the_one_state(explorer: Explorer, spec: Factory) -> None:
+    seen: list[Factory] = []
+    explorer.observe(lambda change: seen.append(change["new"]), "factory")
+    other = spec.with_stage("Activation", match=event("signup"), within="3d").replace(
+        period="day"
+    )
+    explorer.factory = other
+    assert seen == [other]
+    assert explorer.result.factory == other
+    assert explorer.stage_editors[1].within.value == "3d"
+    assert explorer.controls.period.value == "day"
+    with pytest.raises(cfnb.errors.CfnbError, match="unknown column"):
+        explorer.factory = spec.with_stage("Revenue", match=prop("amout") > 1)
+    explorer.reset()
+    assert explorer.factory == spec
+
+
+def test_export_gives_toml_and_python_that_rebuild_the_spec(explorer: Explorer) -> None:
+    explorer.stage_editors[1].within.value = "36h"
+    explorer.controls.window.value = "30d"
+    explorer.export_button.click()
+    assert explorer.export_box.layout.display != "none"
+    assert Factory.from_toml(explorer.export_toml.value) == explorer.factory
+    namespace: dict[str, Any] = {}
+    exec(explorer.export_python.value, namespace)
+    assert namespace["factory"] == explorer.factory
+    explorer.controls.period.value = "month"  # an open export follows the spec
+    assert Factory.from_toml(explorer.export_toml.value).period == "month"
+
+
+def test_jupyter_chart_is_used_when_anywidget_is_installed(
+    log: EventLog, spec: Factory
+) -> None:
+    pytest.importorskip("anywidget")
+    import altair as alt
+
+    ex = explore(log, spec, debounce=0)
+    try:
+        assert all(isinstance(w, alt.JupyterChart) for w in ex.charts.values())
+        before = ex.charts["funnel"].spec
+        ex.controls.window.value = "2w"
+        assert ex.charts["funnel"].spec != before
+    finally:
+        ex.close()
+
+
+def test_chart_output_fallback_updates_in_place(explorer: Explorer) -> None:
+    from cfnb.explorer import ChartOutput
+
+    widget = explorer.charts["funnel"]
+    if not isinstance(widget, ChartOutput):
+        pytest.skip("anywidget is installed: charts are JupyterChart")
+    before = widget.outputs
+    explorer.controls.window.value = "2w"
+    assert len(widget.outputs) == 1 and widget.outputs != before
