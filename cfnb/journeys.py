@@ -68,6 +68,14 @@ strict about order, does not.
 Segments
 --------
 A ``segment_by`` column holds the property's value on the row that set ``reach_0``.
+
+Speed
+-----
+A table is indexed once (rows in (user, ts) order, dense user numbers, event-name
+codes) and the index is reused while the table lives. A build then evaluates each
+stage's condition (event-name conditions by code, others with Polars), and walks the
+stages with vectorised ``searchsorted`` passes over the matching positions: no Python
+loop over users or events.
 """
 
 from __future__ import annotations
@@ -154,7 +162,10 @@ class HasEvents(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class _Rows:
-    """Rows matching any stage, in canonical order, as NumPy arrays (position = index)."""
+    """The log's rows in canonical order as NumPy arrays (position = index).
+
+    Stages see their rows through ``positions``; rows no stage matches are never read.
+    """
 
     row: _I64  # index of the row in the events table
     user: _I64  # dense user number, non-decreasing
@@ -410,9 +421,11 @@ def _lifecycle(
         kept = prior.raw_row[:, :start]
         raw_pos[:, :start] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
         used_pos = [rows.where(u) for u in prior.used[:start]]
-    used = np.zeros(rows.row.size, dtype=bool)
-    for u in used_pos:
-        used[u] = True
+    # Marking used rows only matters when a row can match two stages.
+    used = np.zeros(rows.row.size if any(rows.overlaps) else 0, dtype=bool)
+    if used.size:
+        for u in used_pos:
+            used[u] = True
     for i in range(start, n):
         alive = np.flatnonzero(raw_pos[:, i - 1] >= 0)
         prev = raw_pos[alive, i - 1]
@@ -426,7 +439,8 @@ def _lifecycle(
         lo = np.searchsorted(positions, after[got], side="left")
         hi = np.searchsorted(positions, hit[got], side="left")
         taken = positions[_ranges(lo, hi)]
-        used[taken] = True
+        if used.size:
+            used[taken] = True
         used_pos.append(taken)
     reached = raw_pos >= 0
     return _Lifecycle(
@@ -785,8 +799,10 @@ def build_journeys(
     ----------
     events
         The events table (``user_id``, ``event``, ``ts`` and property columns), or an
-        :class:`~cfnb.eventlog.EventLog`. Row order does not change the result, but a
-        table stored in ``(user_id, ts)`` order skips the build's only sort.
+        :class:`~cfnb.eventlog.EventLog`. Row order does not change the result. The
+        first build on a table indexes it by user and time (no sort needed when it is
+        stored in ``(user_id, ts)`` order); later builds and edits on the same table
+        reuse that index.
     factory
         The spec: its stages, ``mode``, ``window``, ``period`` and ``segment_by``.
     last_ts

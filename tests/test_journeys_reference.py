@@ -37,9 +37,9 @@ def levels(table: pl.DataFrame, n: int) -> dict[str, int]:
 @pytest.mark.parametrize("mode", ["lifecycle", "best_path"])
 @pytest.mark.parametrize("block", range(4))
 def test_engine_equals_reference_on_random_logs(mode: str, block: int) -> None:
-    # 4 blocks x 60 logs per mode: overlapping conditions, times, within, window, ties.
+    # 4 blocks x 40 logs per mode: overlapping conditions, times, within, window, ties.
     rng = random.Random(f"{mode}-{block}")
-    for _ in range(60):
+    for _ in range(40):
         events, factory = random_log(rng), random_factory(rng, mode=mode)
         want = REFERENCES[mode](events, factory)
         got = build_journeys(events, factory).table.sort("user_id")
@@ -54,7 +54,7 @@ def test_best_path_greedy_equals_exhaustive_search() -> None:
     # the exhaustive reference tries every chain of distinct rows.
     rng = random.Random("exhaustive")
     checked = 0
-    while checked < 200:
+    while checked < 150:
         events = random_log(rng, rows=30)
         factory = random_factory(rng, mode="best_path")
         factory = factory.replace(stages=[s.replace(within=None) for s in factory.stages])
@@ -138,7 +138,7 @@ def table_of(events: pl.DataFrame, factory: Factory) -> pl.DataFrame:
     return build_journeys(events, factory).table.sort("user_id")
 
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -220,7 +220,7 @@ def random_edit(rng: random.Random, factory: Factory) -> Factory:
 @pytest.mark.parametrize("mode", ["lifecycle", "best_path"])
 def test_update_equals_a_fresh_build_after_random_edits(mode: str) -> None:
     rng = random.Random(f"update-{mode}")
-    for _ in range(60):
+    for _ in range(40):
         events, factory = random_log(rng), random_factory(rng, mode=mode)
         journeys = build_journeys(events, factory)
         for _ in range(3):  # chained edits, as in the explorer

@@ -33,7 +33,7 @@ from cfnb.explorer.state import (
     segment_columns,
 )
 from cfnb.periods import PERIODS
-from cfnb.spec import MODES, Factory, Stage
+from cfnb.spec import MODES, Factory, SpecError, Stage
 
 __all__ = ["Edit", "LogInfo", "Propose", "SpecControls", "StageEditor"]
 
@@ -244,8 +244,8 @@ class StageEditor(widgets.VBox):  # type: ignore[misc]
 
     def _on_name(self, change: dict[str, Any]) -> None:
         if not self._showing:
-            new = str(change["new"])
-            self._propose(self._key("name"), lambda f: f.with_stage(self.index, name=new))
+            new, key = str(change["new"]), self._key("name")
+            self._propose(key, lambda f: _renamed(f, self.index, new, key))
 
     def _on_match(self, change: dict[str, Any]) -> None:
         if self._showing:
@@ -381,6 +381,18 @@ class SpecControls(widgets.VBox):  # type: ignore[misc]
     def show_errors(self, messages: list[str]) -> None:
         """Show the spec-wide errors (red, under the controls), or none."""
         self.error.value = describe_errors(messages)
+
+
+def _renamed(factory: Factory, index: int, name: str, path: str) -> Factory:
+    """``factory`` with stage ``index`` renamed; a taken name is an error about *this* stage."""
+    names = factory.stage_names
+    if name in names and names.index(name) != index:
+        j = names.index(name)
+        raise SpecError(
+            path,
+            f"stage name {name!r} is already used by stage {j + 1}; stage names must be unique",
+        )
+    return factory.with_stage(index, name=name)
 
 
 def _button() -> widgets.Layout:

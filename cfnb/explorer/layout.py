@@ -18,6 +18,7 @@ import html
 import itertools
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, cast
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ChartOutput", "Explorer", "chart_widget"]
 
+_VIEWS_KEPT = 16
+_OUTPUTS_KEPT = 8
 _CSS = """<style>
 .cfnb-stale { opacity: 0.45; transition: opacity 0.2s; }
 </style>"""
@@ -55,24 +58,41 @@ class ChartOutput(widgets.Output):  # type: ignore[misc]
     """A chart shown in an ``Output`` filled from the kernel side, for kernels without anywidget.
 
     Same use as ``alt.JupyterChart``: assign ``.chart`` and the output is replaced in
-    place (no ``with out:`` block, so it behaves under nbval too).
+    place (no ``with out:`` block, so it behaves under nbval too). The output is what
+    the active Altair renderer makes of the chart (``alt.renderers.enable(...)``).
     """
 
     chart = traitlets.Instance(alt.TopLevelMixin, allow_none=True)
 
     def __init__(self, chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Outputs of the last charts shown, by chart identity (the chart kept alive with
+        # them), so showing a chart again costs nothing.
+        self._shown: OrderedDict[int, tuple[alt.TopLevelMixin, tuple[dict[str, Any], ...]]] = (
+            OrderedDict()
+        )
         self.chart = chart
 
     @traitlets.observe("chart")
     def _show(self, change: dict[str, Any]) -> None:
         chart = change["new"]
-        outputs: tuple[dict[str, Any], ...] = ()
-        if chart is not None:
-            bundle = chart._repr_mimebundle_()
-            data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-            outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
-        self.outputs = outputs
+        self.outputs = () if chart is None else self._outputs(chart)
+
+    def _outputs(self, chart: alt.TopLevelMixin) -> tuple[dict[str, Any], ...]:
+        if id(chart) in self._shown:
+            self._shown.move_to_end(id(chart))
+            return self._shown[id(chart)][1]
+        # The chart functions' own tests validate their specs against the Vega-Lite
+        # schema; validating again here would double the time of every update.
+        spec = chart.to_dict(validate=False, context={"pre_transform": False})
+        renderer = alt.renderers.get()
+        bundle: Any = renderer(spec) if renderer is not None else {"application/json": spec}
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
+        self._shown[id(chart)] = (chart, outputs)
+        while len(self._shown) > _OUTPUTS_KEPT:
+            self._shown.popitem(last=False)
+        return outputs
 
 
 def chart_widget(chart: alt.TopLevelMixin) -> widgets.DOMWidget:
@@ -114,15 +134,17 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     def __init__(
         self, log: EventLog | pl.DataFrame, factory: Factory, *, debounce: float = 0.15
     ) -> None:
-        if debounce < 0:
-            raise ValueError(f"debounce is in seconds, 0 or more, got {debounce!r}")
         schema = dict(log.schema)
         self._info = LogInfo.from_table(event_table(log), schema)
-        self._debounce = float(debounce)
+        self.debounce = debounce
+        self._views: OrderedDict[Factory, View] = OrderedDict()
         self._lock = threading.RLock()
         self._generation = 0
         self._painted_generation = 0
-        self._timer: threading.Timer | None = None
+        self._wakeup = threading.Condition(self._lock)
+        self._due = 0.0  # time.monotonic() at which the pending edit is computed
+        self._next: tuple[int, Factory] | None = None  # the pending edit, if any
+        self._waiter: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._refused: dict[str, str] = {}
         self._notes: dict[str, str] = {}
@@ -133,6 +155,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         start = time.perf_counter()
         run = factory.run(log)  # a spec that cannot run on this log raises here, as a call should
         view = self._compute(run, None)
+        self._remember(view)
         self.result: FactoryRun = run
         self._view = view
 
@@ -190,12 +213,23 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.factory = factory
         self.observe(self._on_factory, "factory")
         self._notes = _notes(run.warnings)
-        self._show_factory(structural=True)
+        self._show_factory(None)
         self._painted_generation = self._generation
         self.timings = {**view.seconds, "total": time.perf_counter() - start}
         self._show_status()
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def debounce(self) -> float:
+        """Seconds to wait after an edit before recomputing; ``0`` recomputes inside the edit."""
+        return self._debounce
+
+    @debounce.setter
+    def debounce(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+            raise ValueError(f"debounce is in seconds, 0 or more, got {seconds!r}")
+        self._debounce = float(seconds)
 
     @property
     def errors(self) -> dict[str, str]:
@@ -209,12 +243,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     def flush(self) -> None:
         """Apply a pending edit now: compute and paint the current factory, then return."""
-        with self._lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-            if timer.is_alive() and timer is not threading.current_thread():
-                timer.join()
+        self._cancel_wait()
         if self._pool is not None:
             self._pool.submit(lambda: None).result()  # the worker is idle after this
         if self.pending:
@@ -231,19 +260,16 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     def reset(self) -> None:
         """Go back to the spec the explorer was opened with, dropping refused edits."""
         self._refused.clear()
-        if self.factory == self._initial:
-            self._show_factory(structural=True)
-            self._show_status()
-        else:
+        if self.factory != self._initial:
             self._propose("reset", lambda f: self._initial)
+        self._show_factory(None)
+        self._show_status()
 
     def close(self) -> None:
         """Stop the timer and the worker, then close every widget of the explorer."""
         with self._lock:
-            timer, self._timer = self._timer, None
             self._generation += 1  # whatever is still running is now stale
-        if timer is not None:
-            timer.cancel()
+        self._cancel_wait()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -299,10 +325,11 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             generation = self._generation
         self._notes = _notes(new.validate(self._info.schema, self._info.counts))
         moved = sum(a != b for a, b in zip(old.stage_names, new.stage_names, strict=False))
-        structural = len(old.stages) != len(new.stages) or moved > 1
-        if structural:
+        if len(old.stages) != len(new.stages) or moved > 1:  # added, removed or moved
             self._refused = {k: v for k, v in self._refused.items() if stage_of(k) is None}
-        self._show_factory(structural=structural)
+            self._show_factory(None)
+        else:
+            self._show_factory(old)
         if self.export_box.layout.display != "none":
             self.export()
         self.chart_box.add_class("cfnb-stale")
@@ -310,7 +337,11 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._show_status()
         self._schedule(generation, new)
 
-    def _show_factory(self, *, structural: bool) -> None:
+    def _show_factory(self, old: Factory | None) -> None:
+        """Show the factory in the controls: all of them, or those that differ from ``old``.
+
+        Controls holding a refused edit keep their text unless everything is shown.
+        """
         factory = self.factory
         n = len(factory.stages)
         if len(self.stage_editors) != n:
@@ -321,10 +352,16 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
                     StageEditor(len(self.stage_editors), self._info, self._propose)
                 )
             self.stages_box.children = tuple(self.stage_editors)
-        keep = frozenset(self._refused)
-        for editor in self.stage_editors:
-            editor.show(factory, frozenset() if structural else keep)
-        self.controls.show(factory, keep)
+        keep = frozenset(self._refused) if old is not None else frozenset()
+        for i, editor in enumerate(self.stage_editors):
+            if (
+                old is None
+                or old.stages[i] != factory.stages[i]
+                or ((i == old.happy_index) != (i == factory.happy_index))
+            ):
+                editor.show(factory, keep)
+        if old is None or _settings(old) != _settings(factory):
+            self.controls.show(factory, keep)
         self._show_errors()
 
     def _show_errors(self) -> None:
@@ -343,16 +380,35 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ refresh
 
     def _schedule(self, generation: int, factory: Factory) -> None:
+        """Compute ``factory`` once ``debounce`` seconds pass without a newer edit."""
         if self._debounce <= 0:
             self._refresh(generation, factory)
             return
-        timer = threading.Timer(self._debounce, self._submit, (generation, factory))
-        timer.daemon = True
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = timer
-        timer.start()
+        with self._wakeup:
+            self._next = (generation, factory)
+            self._due = time.monotonic() + self._debounce
+            if self._waiter is None:  # one thread per burst of edits, not one per edit
+                self._waiter = threading.Thread(
+                    target=self._wait, name="cfnb-explorer-debounce", daemon=True
+                )
+                self._waiter.start()
+
+    def _wait(self) -> None:
+        with self._wakeup:
+            while self._next is not None and (left := self._due - time.monotonic()) > 0:
+                self._wakeup.wait(left)  # a newer edit moves _due later; flush clears _next
+            job, self._next, self._waiter = self._next, None, None
+        if job is not None:
+            self._submit(*job)
+
+    def _cancel_wait(self) -> None:
+        """Drop the pending wait (flush and close compute or drop the edit themselves)."""
+        with self._wakeup:
+            self._next = None
+            waiter = self._waiter
+            self._wakeup.notify_all()
+        if waiter is not None and waiter is not threading.current_thread():
+            waiter.join()
 
     def _submit(self, generation: int, factory: Factory) -> None:
         with self._lock:
@@ -370,8 +426,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             return
         start = time.perf_counter()
         try:
-            run = self.result.with_factory(factory)
-            view = self._compute(run, self._view)
+            view = self._views.get(factory) or self._compute(
+                self.result.with_factory(factory), self._view
+            )
         except Exception as err:  # shown beside the controls, never as a traceback
             with self._lock:
                 if generation == self._generation:
@@ -380,6 +437,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
                     self._show_status()
             return
         self.stats["computed"] += 1
+        self._remember(view)
         with self._lock:
             if generation != self._generation:
                 self.stats["dropped"] += 1
@@ -392,6 +450,13 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             self._refused.pop("compute", None)
             self._show_errors()
             self._show_status()
+
+    def _remember(self, view: View) -> None:
+        """Keep the last views by spec, so going back to a spec (undo, reset) is instant."""
+        self._views[view.run.factory] = view
+        self._views.move_to_end(view.run.factory)
+        while len(self._views) > _VIEWS_KEPT:
+            self._views.popitem(last=False)
 
     def _compute(self, run: FactoryRun, previous: View | None) -> View:
         return compute_view(run, previous)
@@ -445,6 +510,12 @@ def _notes(warnings: tuple[str, ...] | list[str]) -> dict[str, str]:
         key = error_key(path)
         notes[key] = f"{notes[key]}; {w}" if key in notes else w
     return notes
+
+
+def _settings(factory: Factory) -> tuple[object, ...]:
+    """What the spec-wide controls show of a factory."""
+    f = factory
+    return (f.window, f.period, f.mode, f.segment_by, f.happy, f.goal, f.stage_names)
 
 
 def _descendants(widget: widgets.Widget) -> itertools.chain[widgets.Widget]:

@@ -144,9 +144,10 @@ def default_factory(log: EventLog | pl.DataFrame) -> Factory:
     Examples
     --------
     >>> import datetime as dt, polars as pl
-    >>> t = [dt.datetime(2024, 1, 1, h, tzinfo=dt.UTC) for h in range(4)]
-    >>> events = pl.DataFrame({"user_id": ["a", "a", "b", "b"],
-    ...                        "event": ["visit", "signup", "visit", "page_view"], "ts": t})
+    >>> t = [dt.datetime(2024, 1, 1, h, tzinfo=dt.UTC) for h in range(5)]
+    >>> events = pl.DataFrame({"user_id": ["a", "a", "a", "b", "b"],
+    ...                        "event": ["visit", "page_view", "signup", "visit", "page_view"],
+    ...                        "ts": t})
     >>> print(default_factory(events).describe())
     lifecycle factory, per week
       1. Acquisition: event = "visit"

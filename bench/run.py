@@ -1,0 +1,507 @@
+"""cfnb benchmark: time cfnb against DuckDB, chdb (ClickHouse) and pandas on one machine, in one run.
+
+Usage (from the repository root, after ``make setup``)::
+
+    .venv/bin/python bench/run.py --sizes 1M,10M            # all operations, median of 3
+    .venv/bin/python bench/run.py --sizes 1M --only funnel  # groups/ops whose id contains "funnel"
+    .venv/bin/python bench/run.py --sizes 10M --profile     # cProfile of the cfnb hot paths
+
+Every group of operations (see ``ops.py``) runs in its own fresh child process, one after
+another. In the child, each operation runs once as a warm-up and then ``--repeat`` times
+(at least 7 when one run takes under 0.2 s); the table shows the median of the timed
+runs. Peak RSS is read from ``/proc/self/status``: ``VmHWM`` is reset (``echo 5 >
+/proc/self/clear_refs``) right before each run and read right after it, so "peak RSS (op)"
+is the largest resident size of the process *during* the operation (including what the
+setup left resident, e.g. the loaded log), and "peak RSS (proc)" the largest of the whole
+child, setup included. Results go to ``bench/results/<date>-<size>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import generate
+import ops
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+README = BENCH / "README.md"
+MIN_FAST_REPEAT = 7
+FAST_SECONDS = 0.2
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Peak:
+    """Peak RSS per operation via VmHWM, which ``clear_refs`` resets (Linux >= 4.0)."""
+
+    def __init__(self) -> None:
+        self.process_peak = 0
+        self.resettable = True
+
+    def reset(self) -> None:
+        self.process_peak = max(self.process_peak, _status_bytes("VmHWM"))
+        if self.resettable:
+            try:
+                with open("/proc/self/clear_refs", "w") as fh:
+                    fh.write("5")
+            except OSError:
+                self.resettable = False  # then "op" peaks are process peaks so far
+
+    def read(self) -> int:
+        hwm = _status_bytes("VmHWM")
+        self.process_peak = max(self.process_peak, hwm)
+        return hwm
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _ctx(size: str) -> ops.Ctx:
+    p = generate.paths(size)
+    m = generate.manifest(size)
+    return ops.Ctx(size=size, parquet=p.parquet, csv=p.csv, events=int(str(m["events"])))
+
+
+def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> None:
+    group = ops.groups()[group_id]
+    peak = Peak()
+    peak.reset()
+    started = time.perf_counter()
+    state = group.setup(_ctx(size))
+    setup_seconds = time.perf_counter() - started
+    results = []
+    for op in group.ops:
+        if only and not any(o in op.id or o in group_id for o in only):
+            continue
+        runs: list[dict[str, float]] = []
+        payload: Any = None
+        n = 1 + repeat
+        i = 0
+        while i < n:
+            arg = op.prepare(state) if op.prepare is not None else state
+            gc.collect()
+            base = _status_bytes("VmRSS")
+            peak.reset()
+            w0, c0 = time.perf_counter(), time.process_time()
+            result = op.run(arg)
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            hwm = peak.read()
+            if i == 0:
+                if op.check is not None:
+                    payload = op.check(state, result)
+                if wall < FAST_SECONDS:
+                    n = 1 + max(repeat, MIN_FAST_REPEAT)
+            del result, arg
+            runs.append({"wall": wall, "cpu": cpu, "base_rss": base, "peak_rss": hwm})
+            i += 1
+        timed = runs[1:]
+        walls = [r["wall"] for r in timed]
+        results.append(
+            {
+                "op": op.id,
+                "group": group_id,
+                "median_s": statistics.median(walls),
+                "min_s": min(walls),
+                "max_s": max(walls),
+                "first_s": runs[0]["wall"],
+                "runs_s": walls,
+                "cpu_median_s": statistics.median(r["cpu"] for r in timed),
+                "repeat": len(timed),
+                "base_rss": runs[0]["base_rss"],
+                "peak_rss": max(r["peak_rss"] for r in runs),
+                "payload": payload,
+            }
+        )
+    out.write_text(
+        json.dumps(
+            {
+                "group": group_id,
+                "setup_s": setup_seconds,
+                "process_peak_rss": max(peak.process_peak, _status_bytes("VmHWM")),
+                "peak_method": "VmHWM reset per run" if peak.resettable else "VmHWM (no reset)",
+                "ops": results,
+            },
+            default=str,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- profiling
+
+PROFILED = {
+    # op id -> group whose setup it needs
+    "load_parquet": "cfnb_load_parquet",
+    "funnel_lifecycle": "cfnb_funnel_lifecycle",
+    "funnel_best_path": "cfnb_funnel_best_path",
+    "retention_from_events": "cfnb_retention_events",
+    "retention_matrix": "cfnb_metrics",
+    "edit_second_stage": "cfnb_edits",
+    "edit_last_stage": "cfnb_edits",
+    "edit_window": "cfnb_edits",
+}
+
+
+class _TimedConnection:
+    """A DuckDB connection that records how long each statement takes (load profile)."""
+
+    def __init__(self, con: Any, log: list[tuple[float, str]]) -> None:
+        self._con, self._log = con, log
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        t = time.perf_counter()
+        out = self._con.execute(sql, *args)
+        self._log.append((time.perf_counter() - t, " ".join(sql.split())))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def child_profile(op_id: str, size: str, out: Path) -> None:
+    group = ops.groups()[PROFILED[op_id]]
+    op = next(o for o in group.ops if o.id == op_id)
+    state = group.setup(_ctx(size))
+    arg = op.prepare(state) if op.prepare is not None else state
+    op.run(arg)  # warm-up: imports and one-time caches outside the profile
+    statements: list[tuple[float, str]] = []
+    if op_id.startswith("load"):
+        import cfnb.loading
+
+        real = cfnb.loading.connect
+        cfnb.loading.connect = lambda **kw: _TimedConnection(real(**kw), statements)  # type: ignore[assignment]
+    arg = op.prepare(state) if op.prepare is not None else state
+    gc.collect()
+    profiler = cProfile.Profile()
+    t = time.perf_counter()
+    profiler.enable()
+    op.run(arg)
+    profiler.disable()
+    wall = time.perf_counter() - t
+    text = io.StringIO()
+    text.write(f"== {op_id} at {size}: {wall:.3f} s wall under cProfile\n")
+    if statements:
+        text.write("-- DuckDB statements, slowest first (seconds, SQL)\n")
+        for secs, sql in sorted(statements, reverse=True)[:10]:
+            text.write(f"{secs:8.3f}  {sql[:150]}\n")
+    for key in ("tottime", "cumulative"):
+        text.write(f"-- top functions by {key}\n")
+        stats = pstats.Stats(profiler, stream=text)
+        stats.strip_dirs().sort_stats(key).print_stats(15)
+    out.write_text(text.getvalue())
+
+
+# --------------------------------------------------------------------------- parent side
+
+# (row label, cfnb op, reference op, reference name)
+ROWS: tuple[tuple[str, str | None, str | None, str], ...] = (
+    ("load Parquet → EventLog", "load_parquet", "duckdb_ctas_parquet", "DuckDB CTAS"),
+    ("EventLog.events (DuckDB → Polars)", "events_frame", None, ""),
+    ("load CSV → EventLog", "load_csv", "duckdb_ctas_csv", "DuckDB CTAS"),
+    ("full spec run (journeys + all metrics)", "full_run", None, ""),
+    ("funnel lifecycle, 5 steps, 14 d", "funnel_lifecycle", "pandas_funnel", "pandas"),
+    ("funnel best_path, 5 steps, 14 d", "funnel_best_path", "chdb_window_funnel", "chdb windowFunnel"),
+    ("retention from events (1-stage run + matrix)", "retention_from_events", "chdb_retention", "chdb retention"),
+    ("retention matrix, journeys ready", "retention_matrix", "chdb_retention", "chdb retention"),
+    ("throughput + XmR", "throughput", None, ""),
+    ("edit: window 14d → 7d", "edit_window", None, ""),
+    ("edit: period week → day", "edit_period", None, ""),
+    ("edit: Activation target 0.6 → 0.7", "edit_target", None, ""),
+    ("edit: segment channel → device", "edit_segment", None, ""),
+    ("edit: last stage event → invite_sent", "edit_last_stage", None, ""),
+    ("edit: 2nd stage event → session", "edit_second_stage", None, ""),
+    ("(reference) chdb: load Parquet → Memory table", None, "chdb_load", "chdb"),
+    ("(reference) pandas.read_parquet", None, "pandas_read_parquet", "pandas"),
+)
+
+
+def _close(a: list[Any] | None, b: list[Any] | None) -> bool:
+    if a is None or b is None or len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if (x is None) != (y is None):
+            return False
+        if x is not None and abs(float(x) - float(y)) > 1e-6 * max(1.0, abs(float(x))):
+            return False
+    return True
+
+
+def checks(by_op: dict[str, dict[str, Any]], events: int) -> dict[str, dict[str, Any]]:
+    """Agreement checks, keyed by the cfnb (or reference) op they belong to."""
+
+    def payload(op: str) -> Any:
+        return by_op.get(op, {}).get("payload")
+
+    out: dict[str, dict[str, Any]] = {}
+
+    def put(op: str, ok: bool | None, what: str) -> None:
+        if op in by_op:
+            out[op] = {"ok": ok, "what": what}
+
+    lp, dp = payload("load_parquet"), payload("duckdb_ctas_parquet")
+    if lp:
+        same = lp["rows_loaded"] == events and lp["rows_rejected"] == 0
+        if dp:
+            same = same and dp["rows"] == events
+        put("load_parquet", same, f"rows loaded {lp['rows_loaded']:,} == {events:,}, 0 rejected")
+    if payload("events_frame"):
+        put("events_frame", payload("events_frame")["rows"] == events, "rows == events")
+    lc, dc = payload("load_csv"), payload("duckdb_ctas_csv")
+    if lc:
+        same = lc["rows_loaded"] == events and lc["rows_rejected"] == 0
+        if dc:
+            same = same and dc["rows"] == events
+        put("load_csv", same, f"rows loaded {lc['rows_loaded']:,} == {events:,}, 0 rejected")
+    life, pan = payload("funnel_lifecycle"), payload("pandas_funnel")
+    if life and pan:
+        ok = life["users"] == pan["users"] and _close(life["median_seconds"], pan["median_seconds"])
+        put("funnel_lifecycle", ok, f"users/stage {life['users']} vs pandas {pan['users']}; medians")
+    full = payload("full_run")
+    if full and life:
+        put("full_run", full["users"] == life["users"], "funnel users == lifecycle funnel op")
+    best, wf = payload("funnel_best_path"), payload("chdb_window_funnel")
+    if best and wf:
+        put(
+            "funnel_best_path",
+            best["users"] == wf["users"],
+            f"users/level {best['users']} vs windowFunnel {wf['users']}",
+        )
+    chr_ = payload("chdb_retention")
+    for op in ("retention_from_events", "retention_matrix"):
+        mine = payload(op)
+        if mine is not None and chr_ is not None:
+            same = sorted(map(tuple, mine)) == sorted(map(tuple, chr_))
+            put(op, same, f"{len(mine)} cells (eligible, active) vs chdb {len(chr_)} cells")
+    for op, p in ((o, payload(o)) for o in by_op):
+        if op.startswith("edit_") and p is not None:
+            put(op, p["same_as_fresh_run"], "funnel, throughput, constraint == fresh run")
+    for op in ("chdb_load", "pandas_read_parquet"):
+        if payload(op):
+            put(op, payload(op)["rows"] == events, "rows == events")
+    return out
+
+
+def _fmt_s(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x < 1:
+        return f"{x * 1000:.0f} ms" if x >= 0.01 else f"{x * 1000:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def _fmt_mb(x: int | None) -> str:
+    return "—" if not x else f"{x / 2**20:,.0f} MB"
+
+
+def table(size: str, by_op: dict[str, dict[str, Any]], ok: dict[str, dict[str, Any]]) -> str:
+    head = (
+        "| operation | size | cfnb | reference | ref time | cfnb/ref | peak RSS cfnb (op / proc) "
+        "| peak RSS ref (op / proc) | agree |\n|---|---|---:|---|---:|---:|---:|---:|:-:|\n"
+    )
+    lines = []
+    for label, mine, ref, ref_name in ROWS:
+        m = by_op.get(mine) if mine else None
+        r = by_op.get(ref) if ref else None
+        if m is None and r is None:
+            continue
+        if mine and m is None:
+            continue
+        ratio = f"{m['median_s'] / r['median_s']:.2f}×" if m and r and r["median_s"] else "—"
+        verdict = ok.get(mine or ref or "", {}).get("ok")
+        mark = "—" if verdict is None else ("✓" if verdict else "✗")
+
+        def mem(x: dict[str, Any] | None) -> str:
+            if not x:
+                return "—"
+            return f"{_fmt_mb(x['peak_rss'])} / {_fmt_mb(x['process_peak_rss'])}"
+
+        lines.append(
+            f"| {label} | {size} | {_fmt_s(m['median_s']) if m else '—'} | {ref_name or '—'} "
+            f"| {_fmt_s(r['median_s']) if r else '—'} | {ratio} | {mem(m)} | {mem(r)} | {mark} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=BENCH.parent, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("cfnb", "duckdb", "polars", "numpy", "pyarrow", "pandas", "chdb"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def _spawn(args: list[str], timeout: float) -> int:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    return subprocess.run(cmd, timeout=timeout, check=False).returncode
+
+
+def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
+    only = [o for o in args.only.split(",") if o] if args.only else []
+    t = time.perf_counter()
+    generate.write(size)
+    manifest = generate.manifest(size)
+    print(f"[{size}] data ready ({time.perf_counter() - t:.1f} s): {manifest['events']:,} events", file=sys.stderr)
+    by_op: dict[str, dict[str, Any]] = {}
+    groups_meta = []
+    for gid, group in ops.groups().items():
+        if only and not any(o in gid or any(o in op.id for op in group.ops) for o in only):
+            continue
+        if args.skip_csv and "csv" in gid:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            load0 = os.getloadavg()[0]
+            t = time.perf_counter()
+            code = _spawn(
+                ["--child", gid, "--size", size, "--repeat", str(args.repeat), "--out", str(out),
+                 *(["--only", args.only] if args.only else [])],
+                args.timeout,
+            )
+            took = time.perf_counter() - t
+            if code != 0 or not out.exists():
+                print(f"[{size}] {gid}: FAILED (exit {code})", file=sys.stderr)
+                groups_meta.append({"group": gid, "failed": code})
+                continue
+            result = json.loads(out.read_text())
+        result["loadavg_before"] = load0
+        result["loadavg_after"] = os.getloadavg()[0]
+        result["wall_s"] = took
+        for op in result["ops"]:
+            op["process_peak_rss"] = result["process_peak_rss"]
+            by_op[op["op"]] = op
+            print(
+                f"[{size}] {op['op']:<24} median {_fmt_s(op['median_s']):>9}  "
+                f"(min {_fmt_s(op['min_s'])}, first {_fmt_s(op['first_s'])}, n={op['repeat']}) "
+                f"peak {_fmt_mb(op['peak_rss'])}",
+                file=sys.stderr,
+            )
+        groups_meta.append({k: v for k, v in result.items() if k != "ops"})
+    ok = checks(by_op, int(str(manifest["events"])))
+    return {
+        "size": size,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": manifest,
+        "repeat": args.repeat,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "platform": platform.platform(),
+        },
+        "versions": _versions(),
+        "git": _git(),
+        "peak_rss_method": "VmHWM from /proc/self/status, reset via /proc/self/clear_refs before each run",
+        "groups": groups_meta,
+        "ops": by_op,
+        "checks": ok,
+        "table": table(size, by_op, ok),
+    }
+
+
+def update_readme(text: str) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    body = README.read_text()
+    if start in body and end in body:
+        before, rest = body.split(start, 1)
+        _, after = rest.split(end, 1)
+        README.write_text(f"{before}{start}\n{text}{end}{after}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="cfnb benchmark (see bench/README.md)")
+    parser.add_argument("--sizes", default="1M", help="comma-separated: 1M,10M,50M")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs after the warm-up (>= 3)")
+    parser.add_argument("--only", default="", help="comma-separated substrings of group/op ids")
+    parser.add_argument("--skip-csv", action="store_true", help="skip the CSV loads")
+    parser.add_argument("--profile", action="store_true", help="cProfile the cfnb hot paths")
+    parser.add_argument("--readme", action="store_true", help="put the tables in bench/README.md")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per child process")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-op", help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.size, args.repeat, Path(args.out), [o for o in args.only.split(",") if o])
+        return 0
+    if args.profile_op:
+        child_profile(args.profile_op, args.size, Path(args.out))
+        return 0
+    if args.repeat < 3:
+        parser.error("--repeat must be at least 3 (the median of fewer runs is not robust)")
+    RESULTS.mkdir(exist_ok=True)
+    sizes = [s for s in args.sizes.split(",") if s]
+    today = dt.date.today().isoformat()
+    if args.profile:
+        for size in sizes:
+            generate.write(size)
+            texts = []
+            for op_id in PROFILED:
+                if args.only and not any(o in op_id for o in args.only.split(",")):
+                    continue
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = Path(tmp) / "profile.txt"
+                    print(f"[{size}] profiling {op_id}", file=sys.stderr)
+                    if _spawn(["--profile-op", op_id, "--size", size, "--out", str(out)], args.timeout) == 0:
+                        texts.append(out.read_text())
+            path = RESULTS / f"{today}-{size}-profile.txt"
+            path.write_text("\n".join(texts))
+            print(f"profile written to {path}", file=sys.stderr)
+        return 0
+    tables = []
+    for size in sizes:
+        result = run_size(size, args)
+        path = RESULTS / f"{today}-{size}.json"
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"[{size}] results written to {path}", file=sys.stderr)
+        tables.append(f"### {size} events ({result['data']['users']:,} users), {result['date']}\n\n{result['table']}")
+        print(tables[-1])
+        failed = [op for op, c in result["checks"].items() if c["ok"] is False]
+        for op in failed:
+            print(f"CHECK FAILED {op}: {result['checks'][op]['what']}", file=sys.stderr)
+    if args.readme:
+        update_readme("\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
