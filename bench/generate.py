@@ -218,9 +218,7 @@ def write(size: str, *, data_dir: Path = DATA_DIR, force: bool = False) -> Paths
             if writer is None:
                 writer = pq.ParquetWriter(tmp_pq, table.schema, compression="zstd")
             writer.write_table(table, row_group_size=1_000_000)
-            chunk.write_csv(
-                csv_out, include_header=lo == 0, datetime_format="%Y-%m-%dT%H:%M:%SZ"
-            )
+            chunk.write_csv(csv_out, include_header=lo == 0, datetime_format="%Y-%m-%dT%H:%M:%SZ")
     assert writer is not None
     writer.close()
     os.replace(tmp_pq, p.parquet)

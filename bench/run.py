@@ -100,6 +100,7 @@ def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> 
             continue
         runs: list[dict[str, float]] = []
         payload: Any = None
+        phases: list[dict[str, float]] = []
         n = 1 + repeat
         i = 0
         while i < n:
@@ -117,6 +118,10 @@ def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> 
                 if wall < FAST_SECONDS:
                     n = 1 + max(repeat, MIN_FAST_REPEAT)
             del result, arg
+            if isinstance(state, dict) and "_phases" in state and i > 0:
+                phases.extend(state["_phases"])
+            if isinstance(state, dict):
+                state.pop("_phases", None)
             runs.append({"wall": wall, "cpu": cpu, "base_rss": base, "peak_rss": hwm})
             i += 1
         timed = runs[1:]
@@ -135,6 +140,10 @@ def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> 
                 "base_rss": runs[0]["base_rss"],
                 "peak_rss": max(r["peak_rss"] for r in runs),
                 "payload": payload,
+                "phases_median_s": {
+                    k: statistics.median(p[k] for p in phases)
+                    for k in (phases[0] if phases else {})
+                },
             }
         )
     out.write_text(
@@ -224,8 +233,18 @@ ROWS: tuple[tuple[str, str | None, str | None, str], ...] = (
     ("load CSV → EventLog", "load_csv", "duckdb_ctas_csv", "DuckDB CTAS"),
     ("full spec run (journeys + all metrics)", "full_run", None, ""),
     ("funnel lifecycle, 5 steps, 14 d", "funnel_lifecycle", "pandas_funnel", "pandas"),
-    ("funnel best_path, 5 steps, 14 d", "funnel_best_path", "chdb_window_funnel", "chdb windowFunnel"),
-    ("retention from events (1-stage run + matrix)", "retention_from_events", "chdb_retention", "chdb retention"),
+    (
+        "funnel best_path, 5 steps, 14 d",
+        "funnel_best_path",
+        "chdb_window_funnel",
+        "chdb windowFunnel",
+    ),
+    (
+        "retention from events (1-stage run + matrix)",
+        "retention_from_events",
+        "chdb_retention",
+        "chdb retention",
+    ),
     ("retention matrix, journeys ready", "retention_matrix", "chdb_retention", "chdb retention"),
     ("throughput + XmR", "throughput", None, ""),
     ("edit: window 14d → 7d", "edit_window", None, ""),
@@ -279,7 +298,9 @@ def checks(by_op: dict[str, dict[str, Any]], events: int) -> dict[str, dict[str,
     life, pan = payload("funnel_lifecycle"), payload("pandas_funnel")
     if life and pan:
         ok = life["users"] == pan["users"] and _close(life["median_seconds"], pan["median_seconds"])
-        put("funnel_lifecycle", ok, f"users/stage {life['users']} vs pandas {pan['users']}; medians")
+        put(
+            "funnel_lifecycle", ok, f"users/stage {life['users']} vs pandas {pan['users']}; medians"
+        )
     full = payload("full_run")
     if full and life:
         put("full_run", full["users"] == life["users"], "funnel users == lifecycle funnel op")
@@ -317,32 +338,75 @@ def _fmt_mb(x: int | None) -> str:
     return "—" if not x else f"{x / 2**20:,.0f} MB"
 
 
+def _wall_cpu(x: dict[str, Any] | None) -> str:
+    return "—" if not x else f"{_fmt_s(x['median_s'])} / {_fmt_s(x['cpu_median_s'])}"
+
+
+def _mem(x: dict[str, Any] | None) -> str:
+    return "—" if not x else f"{_fmt_mb(x['peak_rss'])} / {_fmt_mb(x['process_peak_rss'])}"
+
+
+def _ratio(m: dict[str, Any] | None, r: dict[str, Any] | None) -> str:
+    if not (m and r and r["median_s"] and r["cpu_median_s"]):
+        return "—"
+    return f"{m['median_s'] / r['median_s']:.2f}x / {m['cpu_median_s'] / r['cpu_median_s']:.2f}x"
+
+
 def table(size: str, by_op: dict[str, dict[str, Any]], ok: dict[str, dict[str, Any]]) -> str:
+    """The markdown table: medians (wall / process CPU), ratios, peak RSS, agreement."""
     head = (
-        "| operation | size | cfnb | reference | ref time | cfnb/ref | peak RSS cfnb (op / proc) "
-        "| peak RSS ref (op / proc) | agree |\n|---|---|---:|---|---:|---:|---:|---:|:-:|\n"
+        "| operation | size | cfnb wall / cpu | reference | ref wall / cpu | cfnb/ref wall / cpu "
+        "| peak RSS cfnb op / proc | peak RSS ref op / proc | agree |\n"
+        "|---|---|---:|---|---:|---:|---:|---:|:-:|\n"
     )
     lines = []
     for label, mine, ref, ref_name in ROWS:
         m = by_op.get(mine) if mine else None
         r = by_op.get(ref) if ref else None
-        if m is None and r is None:
+        if (m is None and r is None) or (mine and m is None):
             continue
-        if mine and m is None:
-            continue
-        ratio = f"{m['median_s'] / r['median_s']:.2f}×" if m and r and r["median_s"] else "—"
         verdict = ok.get(mine or ref or "", {}).get("ok")
         mark = "—" if verdict is None else ("✓" if verdict else "✗")
-
-        def mem(x: dict[str, Any] | None) -> str:
-            if not x:
-                return "—"
-            return f"{_fmt_mb(x['peak_rss'])} / {_fmt_mb(x['process_peak_rss'])}"
-
         lines.append(
-            f"| {label} | {size} | {_fmt_s(m['median_s']) if m else '—'} | {ref_name or '—'} "
-            f"| {_fmt_s(r['median_s']) if r else '—'} | {ratio} | {mem(m)} | {mem(r)} | {mark} |"
+            f"| {label} | {size} | {_wall_cpu(m)} | {ref_name or '—'} | {_wall_cpu(r)} "
+            f"| {_ratio(m, r)} | {_mem(m)} | {_mem(r)} | {mark} |"
         )
+    return head + "\n".join(lines) + "\n"
+
+
+PHASES = (
+    "with_factory",
+    "funnel",
+    "constraint",
+    "throughput",
+    "funnel_chart",
+    "chain_chart",
+    "throughput_chart",
+)
+
+
+def phase_table(size: str, by_op: dict[str, dict[str, Any]]) -> str:
+    """Where an edit's time goes (median wall per part)."""
+    rows = [
+        (label, by_op[op])
+        for label, op, _, _ in ROWS
+        if op and op in by_op and by_op[op].get("phases_median_s")
+    ]
+    if not rows:
+        return ""
+    head = (
+        f"| edit ({size}) | "
+        + " | ".join(PHASES)
+        + " | total w/o charts |\n|---|"
+        + "---:|" * (len(PHASES) + 1)
+        + "\n"
+    )
+    lines = []
+    for label, op in rows:
+        ph = op["phases_median_s"]
+        core = sum(ph.get(k, 0.0) for k in PHASES[:4])
+        cells = " | ".join(_fmt_s(ph.get(k)) for k in PHASES)
+        lines.append(f"| {label.removeprefix('edit: ')} | {cells} | {_fmt_s(core)} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -380,7 +444,10 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     generate.write(size)
     manifest = generate.manifest(size)
-    print(f"[{size}] data ready ({time.perf_counter() - t:.1f} s): {manifest['events']:,} events", file=sys.stderr)
+    print(
+        f"[{size}] data ready ({time.perf_counter() - t:.1f} s): {manifest['events']:,} events",
+        file=sys.stderr,
+    )
     by_op: dict[str, dict[str, Any]] = {}
     groups_meta = []
     for gid, group in ops.groups().items():
@@ -393,8 +460,17 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
             load0 = os.getloadavg()[0]
             t = time.perf_counter()
             code = _spawn(
-                ["--child", gid, "--size", size, "--repeat", str(args.repeat), "--out", str(out),
-                 *(["--only", args.only] if args.only else [])],
+                [
+                    "--child",
+                    gid,
+                    "--size",
+                    size,
+                    "--repeat",
+                    str(args.repeat),
+                    "--out",
+                    str(out),
+                    *(["--only", args.only] if args.only else []),
+                ],
                 args.timeout,
             )
             took = time.perf_counter() - t
@@ -434,6 +510,7 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
         "ops": by_op,
         "checks": ok,
         "table": table(size, by_op, ok),
+        "phase_table": phase_table(size, by_op),
     }
 
 
@@ -461,7 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.size, args.repeat, Path(args.out), [o for o in args.only.split(",") if o])
+        child(
+            args.child,
+            args.size,
+            args.repeat,
+            Path(args.out),
+            [o for o in args.only.split(",") if o],
+        )
         return 0
     if args.profile_op:
         child_profile(args.profile_op, args.size, Path(args.out))
@@ -481,7 +564,12 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / "profile.txt"
                     print(f"[{size}] profiling {op_id}", file=sys.stderr)
-                    if _spawn(["--profile-op", op_id, "--size", size, "--out", str(out)], args.timeout) == 0:
+                    if (
+                        _spawn(
+                            ["--profile-op", op_id, "--size", size, "--out", str(out)], args.timeout
+                        )
+                        == 0
+                    ):
                         texts.append(out.read_text())
             path = RESULTS / f"{today}-{size}-profile.txt"
             path.write_text("\n".join(texts))
@@ -493,7 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         path = RESULTS / f"{today}-{size}.json"
         path.write_text(json.dumps(result, indent=1, default=str) + "\n")
         print(f"[{size}] results written to {path}", file=sys.stderr)
-        tables.append(f"### {size} events ({result['data']['users']:,} users), {result['date']}\n\n{result['table']}")
+        tables.append(
+            f"### {size} events ({result['data']['users']:,} users), {result['date']}\n\n{result['table']}"
+        )
         print(tables[-1])
         failed = [op for op, c in result["checks"].items() if c["ok"] is False]
         for op in failed:

@@ -115,10 +115,13 @@ class FactoryRun:
         counts = self._event_counts
         warnings = tuple(factory.validate(dict(self.events.schema), counts))
         new = FactoryRun(factory, self.events, self.journeys.update(factory), warnings, self.source)
-        if _same_retention_basis(self.factory, factory):
-            # Activity depends only on reach_0 and the `active` condition.
-            if "activity" in self.__dict__ and _same_reach0(self.journeys, new.journeys):
-                new.__dict__["activity"] = self.__dict__["activity"]
+        # Activity depends only on reach_0 and the `active` condition: keep it when neither moved.
+        if (
+            "activity" in self.__dict__
+            and _same_retention_basis(self.factory, factory)
+            and _same_reach0(self.journeys, new.journeys)
+        ):
+            new.__dict__["activity"] = self.__dict__["activity"]
         return new
 
     @cached_property
@@ -151,7 +154,9 @@ class FactoryRun:
         """The funnel per cohort period, for complete cohorts."""
         return self._cached(("funnel_trend",), lambda: _funnel.funnel_trend(self.journeys))
 
-    def time_to_convert(self, stage: int | str, *, since: str = "previous") -> _funnel.TimeToConvertResult:
+    def time_to_convert(
+        self, stage: int | str, *, since: str = "previous"
+    ) -> _funnel.TimeToConvertResult:
         """Distribution (fixed human bins) of the time to reach ``stage``."""
         return self._cached(
             ("ttc", stage, since),
@@ -170,7 +175,12 @@ class FactoryRun:
         return self._cached(
             ("retention", period, mode, cohort_by, max_periods),
             lambda: _retention.retention(
-                self.journeys, self.activity, period=period, mode=mode, cohort_by=cohort_by, max_periods=max_periods
+                self.journeys,
+                self.activity,
+                period=period,
+                mode=mode,
+                cohort_by=cohort_by,
+                max_periods=max_periods,
             ),
         )
 
@@ -186,11 +196,18 @@ class FactoryRun:
         return self._cached(
             ("retention_curve", period, mode, cohort_by, max_periods),
             lambda: _retention.retention_curve(
-                self.journeys, self.activity, period=period, mode=mode, cohort_by=cohort_by, max_periods=max_periods
+                self.journeys,
+                self.activity,
+                period=period,
+                mode=mode,
+                cohort_by=cohort_by,
+                max_periods=max_periods,
             ),
         )
 
-    def throughput(self, *, stage: int | str | None = None, complete_only: bool = True) -> _throughput.ThroughputResult:
+    def throughput(
+        self, *, stage: int | str | None = None, complete_only: bool = True
+    ) -> _throughput.ThroughputResult:
         """Happy customers per period, with XmR limits, signals and the repeatability verdict."""
         return self._cached(
             ("throughput", stage, complete_only),
@@ -200,33 +217,48 @@ class FactoryRun:
     def business_stage(self, goal: float | None = None) -> _throughput.BusinessStage:
         """Problem/Solution fit, Product/Market fit or Scale, from the spec's ``goal`` (10x rule)."""
         g = self.factory.goal if goal is None else goal
-        return self._cached(("business_stage", g), lambda: _throughput.business_stage(self.throughput(), g))
+        return self._cached(
+            ("business_stage", g), lambda: _throughput.business_stage(self.throughput(), g)
+        )
 
     def constraint(self, **options: Any) -> _constraint.ConstraintResult:
         """The weakest link against its target, and what breaking it is worth."""
         key = ("constraint", tuple(sorted(options.items())))
-        return self._cached(key, lambda: _constraint.constraint(self.journeys, self.factory, **options))
+        return self._cached(
+            key, lambda: _constraint.constraint(self.journeys, self.factory, **options)
+        )
 
-    def constraint_by_segment(self, segment: str | None = None, **options: Any) -> _constraint.SegmentConstraints:
+    def constraint_by_segment(
+        self, segment: str | None = None, **options: Any
+    ) -> _constraint.SegmentConstraints:
         """The constraint per value of a segment column, low-quality feeders flagged."""
         seg = segment if segment is not None else _first_segment(self.factory)
         key = ("constraint_by_segment", seg, tuple(sorted(options.items())))
         return self._cached(
-            key, lambda: _constraint.constraint_by_segment(self.journeys, self.factory, seg, **options)
+            key,
+            lambda: _constraint.constraint_by_segment(self.journeys, self.factory, seg, **options),
         )
 
-    def constraint_broken(self, change_date: dt.date | dt.datetime, **options: Any) -> _constraint.ConstraintBreak:
+    def constraint_broken(
+        self, change_date: dt.date | dt.datetime, **options: Any
+    ) -> _constraint.ConstraintBreak:
         """Did a change on ``change_date`` break the constraint? Throughput vs earlier limits."""
         key = ("constraint_broken", change_date, tuple(sorted(options.items())))
         return self._cached(
-            key, lambda: _constraint.constraint_broken(self.journeys, self.factory, change_date, **options)
+            key,
+            lambda: _constraint.constraint_broken(
+                self.journeys, self.factory, change_date, **options
+            ),
         )
 
     def activation_effect(self, **options: Any) -> _activation.ActivationEffect:
         """Retention, revenue and referral of activated vs not, with ratios and 95% intervals."""
         options.setdefault("events", self.events)
         options.setdefault("activity", self.activity)
-        key = ("activation_effect", tuple(sorted((k, v) for k, v in options.items() if k not in ("events", "activity"))))
+        key = (
+            "activation_effect",
+            tuple(sorted((k, v) for k, v in options.items() if k not in ("events", "activity"))),
+        )
         return self._cached(
             key, lambda: _activation.activation_effect(self.journeys, self.factory, **options)
         )
@@ -234,12 +266,17 @@ class FactoryRun:
     def activation_candidates(self, **options: Any) -> _activation.ActivationCandidates:
         """Events in a user's first days ranked by how well they separate retained from churned."""
         options.setdefault("factory", self.factory)
-        key = ("activation_candidates", tuple(sorted((k, v) for k, v in options.items() if k != "factory")))
+        key = (
+            "activation_candidates",
+            tuple(sorted((k, v) for k, v in options.items() if k != "factory")),
+        )
         return self._cached(
             key, lambda: _activation.activation_candidates(self.events, self.journeys, **options)
         )
 
-    def referral(self, *, invite: Predicate | None = None, referrer: str = "referrer") -> _referral.ReferralResult:
+    def referral(
+        self, *, invite: Predicate | None = None, referrer: str = "referrer"
+    ) -> _referral.ReferralResult:
         """Share of users who refer, referred users and the viral coefficient."""
         pred = invite if invite is not None else self._stage_named("referral")
         return self._cached(
@@ -247,7 +284,9 @@ class FactoryRun:
             lambda: _referral.referral(self.journeys, self.events, invite=pred, referrer=referrer),
         )
 
-    def revenue(self, *, paid: Predicate | None = None, amount: str = "amount") -> _revenue.RevenueResult:
+    def revenue(
+        self, *, paid: Predicate | None = None, amount: str = "amount"
+    ) -> _revenue.RevenueResult:
         """Paying share, revenue and ARPU per cohort, cumulative revenue per user by age."""
         pred = paid if paid is not None else self._stage_named("revenue")
         return self._cached(
@@ -312,7 +351,10 @@ def _first_segment(factory: Factory) -> str:
     if not factory.segment_by:
         from cfnb.spec import SpecError
 
-        raise SpecError("segment_by", "no segment to split by: pass segment='channel' or set segment_by in the spec")
+        raise SpecError(
+            "segment_by",
+            "no segment to split by: pass segment='channel' or set segment_by in the spec",
+        )
     return factory.segment_by[0]
 
 

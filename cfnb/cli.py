@@ -1,7 +1,10 @@
 """The ``cfnb`` command line.
 
 ``cfnb check FILE`` loads an event log and prints its load report; ``cfnb run FILE
---stages SPEC.toml`` measures the factory: funnel, throughput and the constraint.
+--stages SPEC.toml`` measures the factory: funnel, throughput and the constraint;
+``cfnb report FILE --stages SPEC.toml -o report.html`` writes a one-file HTML report
+(``--input-format`` is its name for the load option ``--format``, which there names the
+output format).
 ``--json`` gives the machine-readable shapes documented in the README (a public
 contract). Exit status: 0 on success, 1 when no row was usable (the report is still
 printed), 2 when the file or the spec could not be read.
@@ -14,7 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cfnb import errors
 from cfnb.eventlog import EventLog, LoadReport
@@ -28,7 +31,7 @@ __all__ = ["main"]
 EXIT_OK, EXIT_NO_ROWS, EXIT_ERROR = 0, 1, 2
 
 
-def _add_load_options(p: argparse.ArgumentParser) -> None:
+def _add_load_options(p: argparse.ArgumentParser, *, format_option: str = "--format") -> None:
     p.add_argument(
         "file", help="event log: CSV/TSV (.gz), Parquet, JSON Lines, or a directory/glob of them"
     )
@@ -49,7 +52,8 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--event-name", help="a constant event name, for logs without an event column")
     g.add_argument(
-        "--format",
+        format_option,
+        dest="format",
         choices=["csv", "parquet", "jsonl"],
         help="file format when the name does not say",
     )
@@ -69,22 +73,25 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "user": args.user,
+        "event": args.event,
+        "ts": args.ts,
+        "tz": args.tz,
+        "ts_format": args.ts_format,
+        "ts_unit": args.ts_unit,
+        "event_name": args.event_name,
+        "format": args.format,
+        "delimiter": args.delimiter,
+        "encoding": args.encoding,
+        "duplicates": args.duplicates,
+        "memory_limit": args.memory_limit,
+    }
+
+
 def _load_from_args(args: argparse.Namespace) -> EventLog:
-    return load(
-        args.file,
-        user=args.user,
-        event=args.event,
-        ts=args.ts,
-        tz=args.tz,
-        ts_format=args.ts_format,
-        ts_unit=args.ts_unit,
-        event_name=args.event_name,
-        format=args.format,
-        delimiter=args.delimiter,
-        encoding=args.encoding,
-        duplicates=args.duplicates,
-        memory_limit=args.memory_limit,
-    )
+    return load(args.file, **_load_options(args))
 
 
 def _print_report(report: LoadReport, as_json: bool, extra: dict[str, Any] | None = None) -> None:
@@ -118,9 +125,33 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_NO_ROWS
     result = factory.run(log)
     if args.json:
-        print(json.dumps({"report": log.report.to_dict(), **result.to_dict()}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"report": log.report.to_dict(), **result.to_dict()}, indent=2, ensure_ascii=False
+            )
+        )
         return EXIT_OK
     print(_run_text(log, result))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cfnb.report import build_report
+
+    fmt: Literal["html", "ipynb"] = args.output_format or (
+        "ipynb" if args.output.endswith(".ipynb") else "html"
+    )
+    result = build_report(
+        args.file,
+        Path(args.stages),
+        args.output,
+        title=args.title or "",
+        format=fmt,
+        load_options=_load_options(args),
+    )
+    if result.status != "ok":
+        print(f"error: {result.status}; the report shows the load report", file=sys.stderr)
+        return EXIT_NO_ROWS
     return EXIT_OK
 
 
@@ -169,9 +200,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="measure the factory: funnel, throughput and the constraint")
     _add_load_options(run)
-    run.add_argument("--stages", required=True, help="the factory spec (TOML), e.g. data/sample_factory.toml")
-    run.add_argument("--json", action="store_true", help="print load report, funnel, constraint and throughput as JSON")
+    run.add_argument(
+        "--stages", required=True, help="the factory spec (TOML), e.g. data/sample_factory.toml"
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print load report, funnel, constraint and throughput as JSON",
+    )
     run.set_defaults(func=_run)
+
+    report = sub.add_parser(
+        "report",
+        help="write a one-file HTML report (no network needed to view it) of the factory",
+    )
+    _add_load_options(report, format_option="--input-format")
+    report.add_argument("--stages", required=True, help="the factory spec (TOML)")
+    report.add_argument("-o", "--output", required=True, help="the file to write, e.g. report.html")
+    report.add_argument("--title", help="the report's title (default: the spec's name)")
+    report.add_argument(
+        "--format",
+        dest="output_format",
+        choices=["html", "ipynb"],
+        help="html (default) or ipynb, the executed notebook (default: from the -o suffix)",
+    )
+    report.set_defaults(func=_report)
     return parser
 
 

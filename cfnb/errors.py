@@ -16,14 +16,18 @@ if TYPE_CHECKING:
     from cfnb.eventlog import LoadReport
 
 __all__ = [
+    "ActivityError",
     "AmbiguousColumnError",
     "CfnbError",
     "ColumnNotFoundError",
     "EmptyFileError",
+    "JourneyError",
     "LoadError",
+    "MetricError",
     "NoUsableRowsError",
     "NotUtf8Error",
     "SourceNotFoundError",
+    "ThroughputError",
     "TimestampError",
     "UnsupportedSourceError",
     "WrongDelimiterError",
@@ -85,6 +89,38 @@ class NoUsableRowsError(LoadError):
         super().__init__(message)
         self.report = report
         self.rejected = rejected
+
+
+class JourneyError(CfnbError, ValueError):
+    """The events table cannot be turned into journeys as given.
+
+    Raised by :func:`cfnb.journeys.build_journeys` (missing ``user_id``/``event``/``ts``
+    columns, or a ``ts`` column that does not hold timestamps).
+    """
+
+
+class MetricError(CfnbError, ValueError):
+    """A metric cannot be computed from the inputs as given (the message says what to do).
+
+    Raised by the constraint, activation, referral and revenue metrics of
+    :mod:`cfnb.metrics`.
+    """
+
+
+class ActivityError(CfnbError, ValueError):
+    """Retention's inputs do not fit together.
+
+    Raised by :mod:`cfnb.metrics.retention`: events without ``user_id``/``ts``, an
+    activity built from other journeys, or journeys without the cohort stage's column.
+    """
+
+
+class ThroughputError(CfnbError, ValueError):
+    """Throughput cannot be computed for these journeys as asked.
+
+    Raised by :func:`cfnb.metrics.throughput.throughput` when the journeys table lacks
+    the happy stage's ``reach_i`` column.
+    """
 
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 3) -> str:

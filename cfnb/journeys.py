@@ -91,8 +91,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cfnb.errors import CfnbError
-from cfnb.periods import check_period
+from cfnb.errors import JourneyError
+from cfnb.periods import UTC_US, check_period
 from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
 from cfnb.spec.predicates import AnyEvent, EventIn
 
@@ -103,16 +103,11 @@ MODES: tuple[Mode, ...] = ("lifecycle", "best_path")
 
 _I64: TypeAlias = npt.NDArray[np.int64]
 _BOOL: TypeAlias = npt.NDArray[np.bool_]
-_UTC_US = pl.Datetime("us", "UTC")
 _REQUIRED = ("user_id", "event", "ts")
 _KEY = "__cfnb_key"
 _RUN, _POS = "__cfnb_run", "__cfnb_pos"
 # Fixed, so the (only) use of the hash, grouping rows by user, is reproducible.
 _HASH_SEED = 0x5EED
-
-
-class JourneyError(CfnbError, ValueError):
-    """The events table cannot be turned into journeys as given."""
 
 
 class MatchLike(Protocol):
@@ -718,7 +713,7 @@ def _check_events(events: pl.DataFrame) -> pl.DataFrame:
         casts.append(pl.col("ts").dt.convert_time_zone("UTC"))
     if casts:
         events = events.with_columns(casts)
-    if events.schema["ts"] != _UTC_US:
+    if events.schema["ts"] != UTC_US:
         events = events.with_columns(pl.col("ts").dt.cast_time_unit("us"))
     if events.schema["user_id"] != pl.String or events.schema["event"] != pl.String:
         events = events.with_columns(pl.col("user_id", "event").cast(pl.String))
@@ -767,7 +762,7 @@ def _assemble(
     for i in range(len(stages)):
         columns[f"reach_{i}"] = pl.Series(f"reach_{i}", ts[:, i], dtype=pl.Int64)
     table = pl.DataFrame(columns).with_columns(
-        pl.when(pl.Series(reached[:, i])).then(pl.col(f"reach_{i}")).cast(_UTC_US)
+        pl.when(pl.Series(reached[:, i])).then(pl.col(f"reach_{i}")).cast(UTC_US)
         for i in range(len(stages))
     )
     if factory.segment_by:

@@ -40,7 +40,8 @@ PERIODS: tuple[Period, ...] = ("day", "week", "month")
 _TRUNCATE_EVERY: dict[str, str] = {"day": "1d", "week": "1w", "month": "1mo"}
 _FIXED_US: dict[str, int] = {"day": 86_400_000_000, "week": 7 * 86_400_000_000}
 _LABEL_FORMAT: dict[str, str] = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
-_UTC_US = pl.Datetime("us", "UTC")
+#: The type of every timestamp in cfnb: microseconds, UTC.
+UTC_US = pl.Datetime("us", "UTC")
 
 
 def check_period(period: str) -> Period:
@@ -60,7 +61,17 @@ def check_period(period: str) -> Period:
     raise SpecError("period", unknown_choice("period", period, PERIODS))
 
 
-def _utc_datetime(value: dt.datetime | dt.date) -> dt.datetime:
+def utc_datetime(value: dt.datetime | dt.date) -> dt.datetime:
+    """A date or datetime as an aware UTC datetime (naive values are read as UTC).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> utc_datetime(dt.date(2024, 1, 31)).isoformat()
+    '2024-01-31T00:00:00+00:00'
+    >>> utc_datetime(dt.datetime(2024, 1, 31, 9, 30)).isoformat()
+    '2024-01-31T09:30:00+00:00'
+    """
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
@@ -70,7 +81,7 @@ def _utc_datetime(value: dt.datetime | dt.date) -> dt.datetime:
 
 def _series_to_utc(s: pl.Series) -> pl.Series:
     if s.dtype == pl.Date:
-        return s.cast(_UTC_US)
+        return s.cast(UTC_US)
     dtype = s.dtype
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
@@ -108,7 +119,7 @@ def period_start(
         return x.dt.date().dt.truncate(every)
     if isinstance(x, pl.Series):
         return _series_to_utc(x).dt.date().dt.truncate(every)
-    start: dt.date = pl.Series([_utc_datetime(x)]).dt.date().dt.truncate(every).item()
+    start: dt.date = pl.Series([utc_datetime(x)]).dt.date().dt.truncate(every).item()
     return start
 
 
@@ -140,7 +151,7 @@ def add_periods(
         return pl.select(add_periods(pl.lit(_series_to_utc(ts)), k, period)).to_series()
     if not isinstance(ts, pl.Expr):
         moved: dt.datetime = pl.select(
-            add_periods(pl.lit(_utc_datetime(ts), dtype=_UTC_US), k, period)
+            add_periods(pl.lit(utc_datetime(ts), dtype=UTC_US), k, period)
         ).item()
         return moved
     if period == "month":
@@ -217,8 +228,8 @@ def period_end(start: pl.Expr | dt.date, period: str) -> pl.Expr | dt.datetime:
     '2024-03-01T00:00:00+00:00'
     """
     if isinstance(start, pl.Expr):
-        return add_periods(start.cast(_UTC_US), 1, period)
-    return add_periods(_utc_datetime(start), 1, period)
+        return add_periods(start.cast(UTC_US), 1, period)
+    return add_periods(utc_datetime(start), 1, period)
 
 
 def period_range(

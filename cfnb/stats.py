@@ -115,6 +115,20 @@ def _clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
+def _from_log(
+    log_value: float, half_width: float, level: float, method: str, corrected: bool = False
+) -> Estimate:
+    """A ratio estimated on the log scale: ``exp(log_value ± half_width)``."""
+    return Estimate(
+        math.exp(log_value),
+        math.exp(log_value - half_width),
+        math.exp(log_value + half_width),
+        level,
+        method,
+        corrected,
+    )
+
+
 def wald_interval(successes: int, n: int, *, level: float = 0.95) -> Estimate:
     """The Wald (normal approximation) interval for a proportion, clipped to ``[0, 1]``.
 
@@ -220,14 +234,7 @@ def risk_ratio(x1: int, n1: int, x2: int, n2: int, *, level: float = 0.95) -> Es
     m1, m2 = a + b, c + d
     log_rr = math.log((a / m1) / (c / m2))
     se = math.sqrt(1 / a - 1 / m1 + 1 / c - 1 / m2)
-    return Estimate(
-        math.exp(log_rr),
-        math.exp(log_rr - z * se),
-        math.exp(log_rr + z * se),
-        level,
-        "katz log",
-        corrected,
-    )
+    return _from_log(log_rr, z * se, level, "katz log", corrected)
 
 
 def odds_ratio(a: int, b: int, c: int, d: int, *, level: float = 0.95) -> Estimate:
@@ -260,14 +267,7 @@ def odds_ratio(a: int, b: int, c: int, d: int, *, level: float = 0.95) -> Estima
         fa, fb, fc, fd = fa + 0.5, fb + 0.5, fc + 0.5, fd + 0.5
     log_or = math.log(fa * fd / (fb * fc))
     se = math.sqrt(1 / fa + 1 / fb + 1 / fc + 1 / fd)
-    return Estimate(
-        math.exp(log_or),
-        math.exp(log_or - z * se),
-        math.exp(log_or + z * se),
-        level,
-        "woolf logit",
-        corrected,
-    )
+    return _from_log(log_or, z * se, level, "woolf logit", corrected)
 
 
 def ratio_of_means(
@@ -300,6 +300,4 @@ def ratio_of_means(
         return Estimate(None, None, None, level, "delta log")
     log_r = math.log(mean1 / mean2)
     se = math.sqrt(sd1**2 / (n1 * mean1**2) + sd2**2 / (n2 * mean2**2))
-    return Estimate(
-        math.exp(log_r), math.exp(log_r - z * se), math.exp(log_r + z * se), level, "delta log"
-    )
+    return _from_log(log_r, z * se, level, "delta log")

@@ -6,10 +6,10 @@ import datetime as dt
 import doctest
 import json
 import math
-from dataclasses import dataclass
 
 import polars as pl
 import pytest
+from factories import J, reach_schema
 
 import cfnb.metrics.activation
 from cfnb.metrics.activation import activation_candidates, activation_effect
@@ -33,17 +33,6 @@ FACTORY = Factory(
 )
 
 
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime | None
-    mode: str = "lifecycle"
-
-
 def arrival(u: int) -> dt.datetime:
     return JAN_1 + dt.timedelta(minutes=u)
 
@@ -62,10 +51,7 @@ def journeys(reached: dict[int, int], *, late: bool = True) -> J:
         for k in range(1, len(STAGES)):
             row[f"reach_{k}"] = t0 + k * dt.timedelta(hours=1) if k <= top else None
         rows.append(row)
-    schema = {"user_id": pl.String} | {
-        f"reach_{k}": pl.Datetime("us", "UTC") for k in range(len(STAGES))
-    }
-    return J(pl.DataFrame(rows, schema=schema), STAGES, "day", JAN_1 + 30 * DAY)
+    return J(pl.DataFrame(rows, schema=reach_schema(len(STAGES))), STAGES, "day", JAN_1 + 30 * DAY)
 
 
 # Users 0-9 activate; 0-5 come back later (6 of 10), as do two who never activated.

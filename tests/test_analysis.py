@@ -84,7 +84,9 @@ def test_run_takes_an_events_frame_too(factory: cfnb.Factory, log: cfnb.EventLog
 
 
 def test_unknown_event_names_are_warnings_not_errors(log: cfnb.EventLog) -> None:
-    f = cfnb.Factory([cfnb.Stage("Visit", cfnb.event("visit")), cfnb.Stage("Pay", cfnb.event("purchse"))])
+    f = cfnb.Factory(
+        [cfnb.Stage("Visit", cfnb.event("visit")), cfnb.Stage("Pay", cfnb.event("purchse"))]
+    )
     r = f.run(log)
     assert any("purchase" in w for w in r.warnings)
     assert r.funnel().table["users"].to_list()[1] == 0

@@ -7,13 +7,16 @@ import doctest
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from types import ModuleType
 
 import polars as pl
 import pytest
+from factories import MONDAY, J, reach_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import cfnb.metrics._inputs
+import cfnb.metrics._render
 import cfnb.metrics.constraint
 from cfnb.metrics.constraint import (
     MetricError,
@@ -27,21 +30,9 @@ from cfnb.spec import Factory, Stage
 from cfnb.stats import newcombe_interval
 
 UTC = dt.UTC
-MONDAY = dt.datetime(2024, 1, 1, tzinfo=UTC)
 WEEK = dt.timedelta(weeks=1)
 STAGES = ("Acquisition", "Activation", "Retention", "Revenue")
 EVENTS = ("visit", "create_project", "return", "pay")
-
-
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime | None
-    mode: str = "lifecycle"
 
 
 def weekly(
@@ -66,8 +57,7 @@ def weekly(
             if segment is not None:
                 row["channel"] = segment(w, u)
             rows.append(row)
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {"user_id": pl.String}
-    schema |= {f"reach_{k}": pl.Datetime("us", "UTC") for k in range(len(STAGES))}
+    schema = reach_schema(len(STAGES))
     if segment is not None:
         schema["channel"] = pl.String
     end = last_ts if last_ts is not None else MONDAY + len(weeks) * WEEK
@@ -96,6 +86,12 @@ def assert_finite(frame: pl.DataFrame) -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(cfnb.metrics.constraint).failed == 0
+
+
+@pytest.mark.parametrize("module", [cfnb.metrics._inputs, cfnb.metrics._render])
+def test_shared_helpers_docstring_examples_run(module: ModuleType) -> None:
+    # stage_horizons, as_timedelta and the rendering helpers moved out of this module.
+    assert doctest.testmod(module).failed == 0
 
 
 # ------------------------------------------------------------------------ the weakest link

@@ -57,13 +57,13 @@ def explorer(opened: Explorer, spec: Factory) -> Iterator[Explorer]:
 
 
 def datasets(ex: Explorer, name: str) -> str:
-    """The data a chart widget shows, as comparable text."""
-    spec = ex.charts[name].chart.to_dict(validate=False)
+    """The data a chart widget shows (its ``chart.to_dict()`` datasets), as comparable text.
+
+    A ``JupyterChart`` already holds ``chart.to_dict()`` as its synced ``spec``.
+    """
+    widget = ex.charts[name]
+    spec = getattr(widget, "spec", None) or widget.chart.to_dict(validate=False)
     return json.dumps(spec.get("datasets", spec), sort_keys=True, default=str)
-
-
-def all_data(ex: Explorer) -> dict[str, str]:
-    return {name: datasets(ex, name) for name in ex.charts}
 
 
 # ---------------------------------------------------------------------------- opening
@@ -107,24 +107,38 @@ def test_opens_with_a_default_spec_from_the_log(log: EventLog) -> None:
 
 
 def test_activation_event_edit_changes_spec_verdict_and_charts(explorer: Explorer) -> None:
-    before_summary, before = explorer.summary.value, all_data(explorer)
+    names = ("funnel", "chain", "retention")
+    before_summary = explorer.summary.value
+    before = {name: datasets(explorer, name) for name in names}
     explorer.stage_editors[1].event.value = "signup"  # typed, not picked from the list
     assert explorer.factory.stages[1].match == event("signup")
     assert explorer.result.factory == explorer.factory
     assert explorer.summary.value != before_summary
-    after = all_data(explorer)
+    after = {name: datasets(explorer, name) for name in names}
     assert after["funnel"] != before["funnel"]
     assert after["chain"] != before["chain"]
     assert after["retention"] == before["retention"]  # acquisition unchanged
 
 
-def test_window_edit(explorer: Explorer) -> None:
+def test_window_edit_updates_the_chart_widgets_in_place(explorer: Explorer) -> None:
+    from cfnb.explorer import ChartOutput
+
     before_summary, before = explorer.summary.value, datasets(explorer, "funnel")
+    widgets = dict(explorer.charts)
+    shown = {name: getattr(w, "spec", None) or w.outputs for name, w in widgets.items()}
     retention_chart = explorer.charts["retention"].chart
     explorer.controls.window.value = "3w"
     assert explorer.factory.window == timedelta(weeks=3)
     assert explorer.summary.value != before_summary
     assert datasets(explorer, "funnel") != before
+    assert explorer.charts == widgets  # the same widgets, their chart replaced
+    funnel = explorer.charts["funnel"]
+    if isinstance(funnel, ChartOutput):  # no anywidget: the Output is filled kernel-side
+        assert len(funnel.outputs) == 1
+        assert funnel.outputs != shown["funnel"]
+    else:
+        assert funnel.spec == funnel.chart.to_dict()
+        assert funnel.spec != shown["funnel"]
     assert explorer.charts["retention"].chart is retention_chart  # same input: reused
 
 
@@ -175,10 +189,7 @@ def test_property_condition_editor(explorer: Explorer) -> None:
     revenue.op.value = "=="
     revenue.value.value = "pro"
     assert explorer.factory.stages[3].match == (prop("plan") == "pro")
-    before = datasets(explorer, "funnel")
-    explorer.flush()
-    assert explorer.result.factory == explorer.factory
-    assert datasets(explorer, "funnel") != before
+    assert explorer.result.factory.stages[3].match == event("purchase")  # not computed yet
 
 
 def test_stage_settings_and_spec_wide_controls(explorer: Explorer) -> None:
@@ -350,15 +361,15 @@ def test_a_slow_stale_computation_is_never_painted(
 
 def test_pending_edit_is_marked_until_painted(explorer: Explorer) -> None:
     explorer.debounce = 60  # the timer does not fire within the test
-    explorer.controls.period.value = "day"
-    assert explorer.factory.period == "day"
+    explorer.stage_editors[2].target.value = "90%"
+    assert explorer.factory.stages[2].target == 0.9
     assert explorer.pending
-    assert explorer.result.factory.period == "week"
+    assert explorer.result.factory.stages[2].target == 0.65
     assert "Updating" in explorer.status.value
     assert "cfnb-stale" in explorer.chart_box._dom_classes
     explorer.flush()
     painted = explorer.result
-    assert painted.factory.period == "day"
+    assert painted.factory.stages[2].target == 0.9
     assert "Up to date" in explorer.status.value
     assert "cfnb-stale" not in explorer.chart_box._dom_classes
 
@@ -369,13 +380,20 @@ def test_pending_edit_is_marked_until_painted(explorer: Explorer) -> None:
 def test_factory_is_the_one_state(explorer: Explorer, spec: Factory) -> None:
     explorer.debounce = 60
     seen: list[Factory] = []
-    explorer.observe(lambda change: seen.append(change["new"]), "factory")
-    other = spec.with_stage("Activation", match=event("signup"), within="3d").replace(period="day")
+
+    def record(change: dict[str, Any]) -> None:
+        seen.append(change["new"])
+
+    explorer.observe(record, "factory")
+    other = spec.with_stage("Activation", match=event("signup"), within="3d")
+    other = other.replace(window="6w", goal=None)
     explorer.factory = other
+    explorer.unobserve(record, "factory")
     assert seen == [other]
     assert explorer.stage_editors[1].within.value == "3d"
     assert explorer.stage_editors[1].event.value.startswith("signup (")
-    assert explorer.controls.period.value == "day"
+    assert explorer.controls.window.value == "6w"
+    assert explorer.controls.goal.value == ""
     with pytest.raises(cfnb.errors.CfnbError, match="unknown column"):
         explorer.factory = spec.with_stage("Revenue", match=prop("amout") > 1)
     assert explorer.factory == other
@@ -396,22 +414,3 @@ def test_export_gives_toml_and_python_that_rebuild_the_spec(explorer: Explorer) 
     explorer.controls.period.value = "month"  # an open export follows the spec
     assert Factory.from_toml(explorer.export_toml.value).period == "month"
     assert explorer.export() == (explorer.factory.to_toml(), explorer.factory.to_python())
-
-
-def test_chart_widgets_update_in_place(explorer: Explorer) -> None:
-    from cfnb.explorer import ChartOutput
-
-    widget = explorer.charts["funnel"]
-    if isinstance(widget, ChartOutput):  # no anywidget: the Output is filled kernel-side
-        outputs = widget.outputs
-        explorer.controls.window.value = "2w"
-        assert len(widget.outputs) == 1
-        assert widget.outputs != outputs
-    else:
-        import altair as alt
-
-        assert isinstance(widget, alt.JupyterChart)
-        before = widget.spec
-        explorer.controls.window.value = "2w"
-        assert widget.spec != before
-    assert explorer.charts["funnel"] is widget

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import doctest
 import json
-from dataclasses import dataclass
 
 import polars as pl
 import pytest
+from factories import J, jan
 
 import cfnb.metrics.referral
 from cfnb.metrics.constraint import MetricError
 from cfnb.metrics.referral import referral
 from cfnb.spec import event
-
-UTC = dt.UTC
-
-
-def jan(day: int) -> dt.datetime:
-    return dt.datetime(2024, 1, day, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime | None
-    mode: str = "lifecycle"
-
 
 # Week of 1 Jan: a, b, c. Week of 8 Jan: d and e (referred by a), f (by a campaign code,
 # not a user), g (by itself). Week of 15 Jan: h (referred by d).

@@ -144,7 +144,9 @@ def _wait_for(page: Any, selector: str, expected: int, timeout_s: float) -> int:
 
 def _hover_tooltip(page: Any) -> str:
     """Hover the bars of the funnel chart until vega-tooltip shows; return its text."""
-    marks = page.locator(".cfnb-chart svg.marks [role='graphics-symbol'], .cfnb-chart svg.marks path")
+    marks = page.locator(
+        ".cfnb-chart svg.marks [role='graphics-symbol'], .cfnb-chart svg.marks path"
+    )
     for i in range(min(marks.count(), 200)):
         mark = marks.nth(i)
         box = mark.bounding_box()

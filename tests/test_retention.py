@@ -6,11 +6,11 @@ import calendar
 import datetime as dt
 import doctest
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 import pytest
+from factories import J
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -20,17 +20,6 @@ from cfnb.metrics.retention import ActivityError, activity, retention, retention
 from cfnb.spec.errors import SpecError
 
 UTC = dt.UTC
-
-
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts, mode), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime
-    mode: str = "lifecycle"
 
 
 def t(day: int, hour: int = 0, month: int = 1, year: int = 2024) -> dt.datetime:
@@ -282,7 +271,7 @@ def test_from_a_loaded_log_with_the_factorys_retention_condition() -> None:
 
 def test_an_empty_log_gives_an_empty_table() -> None:
     empty = ev([])
-    j = J(empty.select("user_id", reach_0="ts"), ("Visit",), "week", None)  # type: ignore[arg-type]
+    j = J(empty.select("user_id", reach_0="ts"), ("Visit",), "week", None)
     r = retention(j, activity(empty, j))
     assert r.table.height == 0
     assert r.table.columns == [

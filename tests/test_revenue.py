@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import doctest
 import json
-from dataclasses import dataclass
 
 import polars as pl
 import pytest
+from factories import J, jan
 
 import cfnb.metrics.revenue
 from cfnb.metrics.constraint import MetricError
 from cfnb.metrics.revenue import revenue
 from cfnb.spec import event
 from cfnb.stats import wilson_interval
-
-UTC = dt.UTC
-
-
-def jan(day: int) -> dt.datetime:
-    return dt.datetime(2024, 1, day, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime | None
-    mode: str = "lifecycle"
-
 
 # Cohort of 1 Jan: a, b, c; cohort of 8 Jan: d. The log ends on 22 Jan at 00:00.
 JOURNEYS = J(

@@ -6,10 +6,10 @@ import datetime as dt
 import doctest
 import json
 import math
-from dataclasses import dataclass
 
 import polars as pl
 import pytest
+from factories import MONDAY, J
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,18 +25,6 @@ from cfnb.spec import Factory, Stage
 from cfnb.spec.errors import SpecError
 
 UTC = dt.UTC
-MONDAY = dt.datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class J:
-    """The journeys contract (table, stages, period, last_ts, mode), built by hand."""
-
-    table: pl.DataFrame
-    stages: tuple[str, ...]
-    period: str
-    last_ts: dt.datetime | None
-    mode: str = "lifecycle"
 
 
 def weekly(counts: list[int], *, extra: dt.timedelta = dt.timedelta(0)) -> J:

@@ -43,7 +43,7 @@ Edit = Callable[[Factory], Factory]
 Propose = Callable[[str, Edit], bool]
 """The explorer's entry point for edits: ``propose(control_key, edit)`` → accepted?"""
 
-_NO_COLUMN = "(no property condition)"
+_NO_COLUMN = "(none)"
 _STYLE = {"description_width": "52px"}
 
 

@@ -166,7 +166,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         }
         self.controls = SpecControls(self._info, self._propose)
         self.stage_editors: list[StageEditor] = []
-        self.stages_box = widgets.VBox()
+        # One stage open at a time: the titles say what each stage is, the open one edits it.
+        self.stages_box = widgets.Accordion()
         self.add_button = widgets.Button(description="Add stage", icon="plus")
         self.export_button = widgets.Button(description="Export spec", icon="download")
         self.reset_button = widgets.Button(
@@ -185,7 +186,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         left = widgets.VBox(
             [
                 self.controls,
-                widgets.HTML("<b>Stages</b> (in order; each is a condition on events)"),
+                widgets.HTML("<b>Stages</b> <small>(in order; open one to edit it)</small>"),
                 self.stages_box,
                 widgets.HBox([self.add_button, self.export_button, self.reset_button]),
                 self.export_box,
@@ -259,11 +260,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     def reset(self) -> None:
         """Go back to the spec the explorer was opened with, dropping refused edits."""
-        self._refused.clear()
-        if self.factory != self._initial:
-            self._propose("reset", lambda f: self._initial)
-        self._show_factory(None)
-        self._show_status()
+        with self._lock:
+            self._refused.clear()
+            if self.factory != self._initial:
+                self._propose("reset", lambda f: self._initial)
+            self._show_factory(None)
+            self._show_status()
 
     def close(self) -> None:
         """Stop the timer and the worker, then close every widget of the explorer."""
@@ -280,27 +282,36 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ edits
 
     def _propose(self, key: str, edit: Edit) -> bool:
-        """Apply ``edit`` made in control ``key`` if the result is a valid spec for this log."""
-        try:
-            new = edit(self.factory)
-            warnings = new.validate(self._info.schema, self._info.counts)
-        except SpecError as err:
-            return self._refuse(key, str(err))
-        known = {_message(w) for w in self._notes.values()}
-        fresh = [w for w in warnings if _message(w) not in known]
-        if fresh:
-            return self._refuse(key, "; ".join(fresh))
-        self._refused.pop(key, None)
-        if new == self.factory:
-            self._show_errors()
+        """Apply ``edit`` made in control ``key`` if the result is a valid spec for this log.
+
+        Runs under the explorer's lock, as does painting, so a paint from the worker
+        thread never sees the errors or the controls half updated.
+        """
+        with self._lock:
+            try:
+                new = edit(self.factory)
+                warnings = new.validate(self._info.schema, self._info.counts)
+            except SpecError as err:
+                return self._refuse(key, str(err))
+            known = {_message(w) for w in self._notes.values()}
+            fresh = [w for w in warnings if _message(w) not in known]
+            if fresh:
+                return self._refuse(key, "; ".join(fresh))
+            self._refused.pop(key, None)
+            if new == self.factory:
+                self._show_errors()
+                self._show_status()
+                return True
+            self.stats["edits"] += 1
+            self.factory = new
             return True
-        self.stats["edits"] += 1
-        self.factory = new
-        return True
 
     def _refuse(self, key: str, message: str) -> bool:
         self.stats["refused"] += 1
         self._refused[key] = message
+        stage = stage_of(key)
+        if stage is not None and stage < len(self.stage_editors):
+            self.stages_box.selected_index = stage  # show the error where it is
         self._show_errors()
         self._show_status()
         return False
@@ -323,19 +334,19 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         with self._lock:
             self._generation += 1
             generation = self._generation
-        self._notes = _notes(new.validate(self._info.schema, self._info.counts))
-        moved = sum(a != b for a, b in zip(old.stage_names, new.stage_names, strict=False))
-        if len(old.stages) != len(new.stages) or moved > 1:  # added, removed or moved
-            self._refused = {k: v for k, v in self._refused.items() if stage_of(k) is None}
-            self._show_factory(None)
-        else:
-            self._show_factory(old)
-        if self.export_box.layout.display != "none":
-            self.export()
-        self.chart_box.add_class("cfnb-stale")
-        self.summary.add_class("cfnb-stale")
-        self._show_status()
-        self._schedule(generation, new)
+            self._notes = _notes(new.validate(self._info.schema, self._info.counts))
+            moved = sum(a != b for a, b in zip(old.stage_names, new.stage_names, strict=False))
+            if len(old.stages) != len(new.stages) or moved > 1:  # added, removed or moved
+                self._refused = {k: v for k, v in self._refused.items() if stage_of(k) is None}
+                self._show_factory(None)
+            else:
+                self._show_factory(old)
+            if self.export_box.layout.display != "none":
+                self.export()
+            self.chart_box.add_class("cfnb-stale")
+            self.summary.add_class("cfnb-stale")
+            self._show_status()
+            self._schedule(generation, new)
 
     def _show_factory(self, old: Factory | None) -> None:
         """Show the factory in the controls: all of them, or those that differ from ``old``.
@@ -376,6 +387,14 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         for editor in self.stage_editors:
             editor.show_errors(by_stage.get(editor.index, []))
         self.controls.show_errors(spec_wide)
+        titles = tuple(
+            ("⚠ " if i in by_stage else "")
+            + f"{i + 1}. {stage.describe()}"
+            + (" (happy customers)" if i == self.factory.happy_index else "")
+            for i, stage in enumerate(self.factory.stages)
+        )
+        if self.stages_box.titles != titles:
+            self.stages_box.titles = titles
 
     # ------------------------------------------------------------------ refresh
 
@@ -426,9 +445,10 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             return
         start = time.perf_counter()
         try:
-            view = self._views.get(factory) or self._compute(
-                self.result.with_factory(factory), self._view
-            )
+            view = self._views.get(factory)
+            if view is None:
+                view = self._compute(self.result.with_factory(factory), self._view)
+                self.stats["computed"] += 1
         except Exception as err:  # shown beside the controls, never as a traceback
             with self._lock:
                 if generation == self._generation:
@@ -436,9 +456,8 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
                     self._show_errors()
                     self._show_status()
             return
-        self.stats["computed"] += 1
-        self._remember(view)
         with self._lock:
+            self._remember(view)
             if generation != self._generation:
                 self.stats["dropped"] += 1
                 return

@@ -46,25 +46,21 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from cfnb.metrics.constraint import (
+from cfnb.errors import MetricError
+from cfnb.metrics._inputs import (
     FactoryLike,
     JourneysLike,
-    MetricError,
     PredicateLike,
     check_journeys,
     events_frame,
     filter_events,
-    html_table,
     journey_horizons,
-    json_rows,
-    json_value,
-    pct,
     predicate_expr,
     stage_index,
-    utc,
 )
+from cfnb.metrics._render import html_table, json_rows, json_value, pct
 from cfnb.metrics.referral import referred_pairs
-from cfnb.periods import add_periods
+from cfnb.periods import UTC_US, add_periods, utc_datetime
 from cfnb.stats import odds_ratio, ratio_of_means, risk_ratio
 
 if TYPE_CHECKING:
@@ -77,8 +73,6 @@ __all__ = [
     "activation_candidates",
     "activation_effect",
 ]
-
-_UTC_US = pl.Datetime("us", "UTC")
 
 _EFFECT_SCHEMA = {
     "outcome": pl.String,
@@ -222,6 +216,15 @@ def _named_stage(stages: Sequence[str], name: str, after: int) -> int | None:
     return None
 
 
+def _outcome_stage(
+    given: int | str | None, stages: Sequence[str], what: str, named: str, after: int
+) -> int | None:
+    """The stage given for an outcome, else the stage called ``named`` after ``after``."""
+    if given is None:
+        return _named_stage(stages, named, after)
+    return stage_index(given, stages, what)
+
+
 def _activity_after(activity: object, users: pl.DataFrame, period: str) -> pl.DataFrame:
     """``user_id`` of users active at or after the start of their period 1."""
     starts = users.select("user_id", _p1=add_periods(pl.col("reach_0"), 1, period))
@@ -239,7 +242,7 @@ def _activity_after(activity: object, users: pl.DataFrame, period: str) -> pl.Da
             .select("user_id", ts=pl.col("reach_0") + pl.duration(microseconds=pl.col("offsets")))
         )
     elif "ts" in table.columns and "user_id" in table.columns:
-        exploded = table.select("user_id", pl.col("ts").cast(_UTC_US))
+        exploded = table.select("user_id", pl.col("ts").cast(UTC_US))
     else:
         raise MetricError(
             f"activity has columns {', '.join(table.columns)}: pass the result of "
@@ -324,14 +327,19 @@ def activation_effect(
         h = horizons[i]
         if last is None or h is None:
             return table.head(0)
-        return table.filter(pl.col("reach_0") + pl.lit(h) <= pl.lit(utc(last)))
+        return table.filter(pl.col("reach_0") + pl.lit(h) <= pl.lit(utc_datetime(last)))
+
+    def reached(outcome: str, i: int) -> dict[str, Any]:
+        # reaching stage i, among users whose activation and stage i are both settled
+        frame = settled(max(i, a)).with_columns(_hit=pl.col(f"reach_{i}").is_not_null())
+        return _rate_row(outcome, f"reach {stages[i]}", frame, "_hit", level, stages[i])
 
     rows: list[dict[str, Any]] = []
     if activity is not None:
         base = settled(a)
         if last is not None:
-            elapsed = add_periods(pl.col("reach_0"), 2, journeys.period) <= pl.lit(utc(last))
-            base = base.filter(elapsed)
+            period_1_end = add_periods(pl.col("reach_0"), 2, journeys.period)
+            base = base.filter(period_1_end <= pl.lit(utc_datetime(last)))
         active = _activity_after(activity, base, journeys.period)
         frame = base.with_columns(_hit=pl.col("user_id").is_in(active["user_id"].implode()))
         basis = f"are active in {journeys.period} 1 or later"
@@ -339,22 +347,14 @@ def activation_effect(
     else:
         r = a + 1 if retention is None else stage_index(retention, stages, "retention")
         if r < len(stages):
-            frame = settled(max(r, a)).with_columns(_hit=pl.col(f"reach_{r}").is_not_null())
-            rows.append(
-                _rate_row("retention", f"reach {stages[r]}", frame, "_hit", level, stages[r])
-            )
+            rows.append(reached("retention", r))
 
     if revenue is not None:
         rows.extend(_revenue_rows(revenue, settled(a), amount, level))
     else:
-        p = (
-            _named_stage(stages, "revenue", a)
-            if paying is None
-            else stage_index(paying, stages, "paying")
-        )
+        p = _outcome_stage(paying, stages, "paying", "revenue", a)
         if p is not None:
-            frame = settled(max(p, a)).with_columns(_hit=pl.col(f"reach_{p}").is_not_null())
-            rows.append(_rate_row("paying", f"reach {stages[p]}", frame, "_hit", level, stages[p]))
+            rows.append(reached("paying", p))
 
     if referral is None and (events is not None or referrer in journeys.table.columns):
         log = events_frame(events, ("user_id", "ts")) if events is not None else None
@@ -362,14 +362,9 @@ def activation_effect(
         frame = settled(a).with_columns(_hit=pl.col("user_id").is_in(pairs["_referrer"].implode()))
         rows.append(_rate_row("referral", "bring a referred user", frame, "_hit", level))
         return ActivationEffect(stages[a], level, pl.DataFrame(rows, schema=_EFFECT_SCHEMA))
-    f = (
-        _named_stage(stages, "referral", a)
-        if referral is None
-        else stage_index(referral, stages, "referral")
-    )
+    f = _outcome_stage(referral, stages, "referral", "referral", a)
     if f is not None:
-        frame = settled(max(f, a)).with_columns(_hit=pl.col(f"reach_{f}").is_not_null())
-        rows.append(_rate_row("referral", f"reach {stages[f]}", frame, "_hit", level, stages[f]))
+        rows.append(reached("referral", f))
 
     return ActivationEffect(stages[a], level, pl.DataFrame(rows, schema=_EFFECT_SCHEMA))
 
@@ -392,7 +387,7 @@ def _revenue_rows(
     )
     pay = pay.join(base.select("user_id", "reach_0"), on="user_id")
     if "ts" in pay.columns:
-        pay = pay.filter(pl.col("ts").cast(_UTC_US) >= pl.col("reach_0"))
+        pay = pay.filter(pl.col("ts").cast(UTC_US) >= pl.col("reach_0"))
     per_user = pay.group_by("user_id").agg(
         _total=pl.col("_amount").sum(), _paid=(pl.col("_amount") > 0).any()
     )
@@ -597,7 +592,7 @@ def activation_candidates(
     window = dt.timedelta(days=first_days)
     users = journeys.table.select(
         "user_id",
-        pl.col("reach_0").cast(_UTC_US),
+        pl.col("reach_0").cast(UTC_US),
         *(pl.col(f"reach_{i}") for i in range(1, len(stages))),
     )
     if retained is None:
@@ -622,7 +617,7 @@ def activation_candidates(
         label = f"{retained} within {outcome_days} days after the first {first_days}"
         hits = (
             filter_events(frame, expr, "retained")
-            .select("user_id", pl.col("ts").cast(_UTC_US))
+            .select("user_id", pl.col("ts").cast(UTC_US))
             .join(users.select("user_id", "reach_0"), on="user_id")
             .filter(
                 pl.col("ts") >= pl.col("reach_0") + pl.lit(window),
@@ -635,12 +630,12 @@ def activation_candidates(
     if last is None or wait is None:
         scored = scored.head(0)
     else:
-        scored = scored.filter(pl.col("reach_0") + pl.lit(wait) <= pl.lit(utc(last)))
+        scored = scored.filter(pl.col("reach_0") + pl.lit(wait) <= pl.lit(utc_datetime(last)))
     scored = scored.select("user_id", "reach_0", "_retained")
     n, n_ret = scored.height, int(scored["_retained"].sum())
 
     early = (
-        frame.select("user_id", "event", pl.col("ts").cast(_UTC_US))
+        frame.select("user_id", "event", pl.col("ts").cast(UTC_US))
         .join(scored, on="user_id")
         .filter(
             pl.col("ts") >= pl.col("reach_0"), pl.col("ts") < pl.col("reach_0") + pl.lit(window)

@@ -57,27 +57,32 @@ Also here: :func:`constraint_by_segment` (the same per value of a segment column
 segments that feed low-quality users flagged), the period-over-period table of
 :class:`ConstraintResult` (a link improved while throughput fell: the manifesto's
 1 + 1 + 1 = -2), and :func:`constraint_broken` (did a change break the constraint?).
-
-The first section of this module holds small helpers shared by ``cfnb.metrics``'
-activation, referral and revenue modules (the journeys/factory contracts as protocols,
-horizons, result rendering).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 
-from cfnb.errors import CfnbError, did_you_mean
+from cfnb.errors import MetricError, did_you_mean
+from cfnb.metrics._inputs import (
+    PERIOD_LENGTH,
+    FactoryLike,
+    JourneysLike,
+    as_timedelta,
+    check_journeys,
+    factory_stage_check,
+    stage_horizons,
+    stage_index,
+)
+from cfnb.metrics._render import count, html_table, json_rows, json_value, pct
 from cfnb.metrics.throughput import OUTSIDE, RUN_LENGTH, XmR, throughput, xmr
-from cfnb.periods import period_end, period_noun, period_start
+from cfnb.periods import period_end, period_noun, period_start, utc_datetime
 from cfnb.stats import newcombe_interval
 
 __all__ = [
@@ -93,105 +98,8 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------
-# Shared helpers (also used by activation.py, referral.py and revenue.py)
+# The journeys as the constraint reads them
 # ---------------------------------------------------------------------------------------
-
-
-class MetricError(CfnbError, ValueError):
-    """A metric cannot be computed from the inputs as given (the message says what to do)."""
-
-
-class PredicateLike(Protocol):
-    """A spec predicate: anything that compiles to a Polars expression on one event."""
-
-    def to_polars(self) -> pl.Expr: ...
-
-
-def predicate_expr(pred: pl.Expr | PredicateLike | str, what: str) -> pl.Expr:
-    """A predicate as a Polars expression; a plain string is an event name.
-
-    Examples
-    --------
-    >>> predicate_expr("invite", "invite").meta.root_names()
-    ['event']
-    """
-    if isinstance(pred, pl.Expr):
-        return pred
-    if isinstance(pred, str):
-        return pl.col("event") == pred
-    to_polars = getattr(pred, "to_polars", None)
-    if callable(to_polars):
-        expr = to_polars()
-        if isinstance(expr, pl.Expr):
-            return expr
-    raise MetricError(
-        f"{what}={pred!r} is not a condition: pass an event name, a spec predicate such as "
-        f"event('x') or a Polars expression"
-    )
-
-
-def events_frame(
-    events: object, needed: Sequence[str] = ("user_id", "event", "ts")
-) -> pl.DataFrame:
-    """The events table from a DataFrame or an ``EventLog`` (its ``.events``), checked."""
-    frame = events if isinstance(events, pl.DataFrame) else getattr(events, "events", None)
-    if not isinstance(frame, pl.DataFrame):
-        raise MetricError(
-            f"expected the events table (a Polars DataFrame) or an EventLog, got "
-            f"{type(events).__name__}"
-        )
-    for col in needed:
-        if col not in frame.columns:
-            raise MetricError(
-                f"the events table has no column {col!r} (it has {', '.join(frame.columns)}): "
-                "pass the events of an EventLog loaded with cfnb.load()"
-                + did_you_mean(col, frame.columns)
-            )
-    return frame
-
-
-def filter_events(frame: pl.DataFrame, expr: pl.Expr, what: str) -> pl.DataFrame:
-    """Rows of ``frame`` matching ``expr``, with a helpful error for unknown columns."""
-    try:
-        return frame.filter(expr.fill_null(False))
-    except pl.exceptions.ColumnNotFoundError as err:
-        raise MetricError(
-            f"the {what} condition names a column the events do not have ({err}); the "
-            f"events have {', '.join(frame.columns)}"
-        ) from err
-
-
-class JourneysLike(Protocol):
-    """What the metrics read from :class:`cfnb.journeys.Journeys` (see docs/internals.md)."""
-
-    @property
-    def table(self) -> pl.DataFrame: ...
-    @property
-    def stages(self) -> Sequence[str]: ...
-    @property
-    def period(self) -> str: ...
-    @property
-    def last_ts(self) -> dt.datetime | None: ...
-
-
-class StageLike(Protocol):
-    """What the metrics read from a :class:`cfnb.spec.Stage`."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def target(self) -> float | None: ...
-    @property
-    def within(self) -> object: ...
-
-
-class FactoryLike(Protocol):
-    """What the metrics read from a :class:`cfnb.spec.Factory`."""
-
-    @property
-    def stages(self) -> Sequence[StageLike]: ...
-    @property
-    def window(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -202,56 +110,6 @@ class _View:
     stages: tuple[str, ...]
     period: str
     last_ts: dt.datetime | None
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_PERIOD_LENGTH = {
-    "day": dt.timedelta(days=1),
-    "week": dt.timedelta(weeks=1),
-    # The longest month, so a cohort is never called complete too early.
-    "month": dt.timedelta(days=31),
-}
-
-
-def as_timedelta(value: object, what: str) -> dt.timedelta | None:
-    """A ``within``/``window``/``horizon`` value as a ``timedelta`` (``None`` stays ``None``).
-
-    Accepts a ``timedelta``, a duration object with ``to_timedelta()`` or
-    ``total_seconds()``, or a string such as ``"36h"``, ``"14d"``, ``"2w"``.
-
-    Examples
-    --------
-    >>> as_timedelta("2w", "window")
-    datetime.timedelta(days=14)
-    """
-    if value is None:
-        return None
-    if isinstance(value, dt.timedelta):
-        return value
-    to_td = getattr(value, "to_timedelta", None)
-    if callable(to_td):
-        converted = to_td()
-        if isinstance(converted, dt.timedelta):
-            return converted
-    total = getattr(value, "total_seconds", None)
-    if callable(total):
-        return dt.timedelta(seconds=float(total()))
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    raise MetricError(
-        f"{what}={value!r} is not a duration: use a timedelta or a string such as "
-        "'36h', '14d' or '2w'"
-    )
-
-
-def utc(ts: dt.datetime | dt.date) -> dt.datetime:
-    """A date or datetime as an aware UTC datetime (naive values are read as UTC)."""
-    if not isinstance(ts, dt.datetime):
-        return dt.datetime(ts.year, ts.month, ts.day, tzinfo=dt.UTC)
-    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
 
 
 def happy_index(factory: object, stages: Sequence[str]) -> int:
@@ -272,171 +130,6 @@ def happy_index(factory: object, stages: Sequence[str]) -> int:
     return h
 
 
-def stage_index(stage: int | str, stages: Sequence[str], what: str) -> int:
-    """Resolve a stage given by index or name, with a helpful error."""
-    names = list(stages)
-    if isinstance(stage, bool):
-        raise TypeError(f"{what} must be a stage name or index, got {stage!r}")
-    if isinstance(stage, int):
-        if 0 <= stage < len(names):
-            return stage
-        raise MetricError(f"{what}={stage} is not a stage index: use 0 … {len(names) - 1}")
-    if stage in names:
-        return names.index(stage)
-    by_lower = {s.lower(): i for i, s in enumerate(names)}
-    if stage.lower() in by_lower:
-        return by_lower[stage.lower()]
-    choices = ", ".join(repr(s) for s in names)
-    raise MetricError(
-        f"{what}={stage!r} is not a stage of this factory: use one of {choices}."
-        + did_you_mean(stage, names)
-    )
-
-
-def check_journeys(journeys: JourneysLike) -> None:
-    """Raise if the journeys table lacks a column the contract promises."""
-    cols = journeys.table.columns
-    needed = ["user_id", *(f"reach_{i}" for i in range(len(journeys.stages)))]
-    missing = [c for c in needed if c not in cols]
-    if missing:
-        raise MetricError(
-            f"the journeys table has no column {missing[0]!r} (it has {', '.join(cols)}): "
-            "build it with cfnb.journeys from the same factory"
-        )
-
-
-def stage_horizons(
-    factory: FactoryLike, period: str, *, horizon: dt.timedelta | str | None = None
-) -> tuple[dt.timedelta | None, ...]:
-    """How long after ``reach_0`` a user may still reach each stage (``H[i]``).
-
-    ``H[0] = 0``; ``H[i] = min(window, H[i-1] + allowance[i])`` where ``allowance[i]`` is
-    stage ``i``'s ``within``, else ``horizon``, else one ``period`` (a month counts as 31
-    days). A cohort is complete for stage ``i`` once its period's end plus ``H[i]`` has
-    passed.
-
-    Examples
-    --------
-    >>> from cfnb.spec.factory import Factory, Stage
-    >>> f = Factory([Stage("Acquisition", "visit"), Stage("Activation", "use", within="14d"),
-    ...              Stage("Retention", "return")], window="30d")
-    >>> [h.days for h in stage_horizons(f, "week")]
-    [0, 14, 21]
-    >>> [h.days for h in stage_horizons(f.replace(window="20d"), "week")]
-    [0, 14, 20]
-    """
-    window = as_timedelta(factory.window, "window")
-    default = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[period]
-    out: list[dt.timedelta | None] = [dt.timedelta(0)]
-    total = dt.timedelta(0)
-    for stage in list(factory.stages)[1:]:
-        total += as_timedelta(stage.within, f"within of stage {stage.name!r}") or default
-        out.append(min(total, window) if window is not None else total)
-    return tuple(out)
-
-
-def journey_horizons(
-    journeys: JourneysLike,
-    factory: FactoryLike | None,
-    *,
-    horizon: dt.timedelta | str | None = None,
-) -> tuple[dt.timedelta | None, ...]:
-    """:func:`stage_horizons` for the journeys' stages; without a factory, no ``within``/``window``."""
-    if factory is not None:
-        factory_stage_check(journeys, factory)
-        return stage_horizons(factory, journeys.period, horizon=horizon)
-    step = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[journeys.period]
-    return tuple(step * i for i in range(len(journeys.stages)))
-
-
-def factory_stage_check(journeys: JourneysLike, factory: FactoryLike) -> None:
-    """Raise if the factory's stages are not the journeys' stages."""
-    names = [s.name for s in factory.stages]
-    if names != list(journeys.stages):
-        raise MetricError(
-            f"the factory's stages {names} are not the journeys' stages "
-            f"{list(journeys.stages)}: build the journeys from this factory"
-        )
-
-
-def json_value(v: object) -> object:
-    """A Python value made JSON-ready: dates as ISO strings, NaN/inf as ``None``."""
-    if isinstance(v, dt.datetime | dt.date):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return v.total_seconds()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, list | tuple):
-        return [json_value(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): json_value(x) for k, x in v.items()}
-    return v
-
-
-def json_rows(df: pl.DataFrame) -> list[dict[str, object]]:
-    """A frame as a list of JSON-ready row dicts."""
-    return [{k: json_value(v) for k, v in row.items()} for row in df.to_dicts()]
-
-
-def pct(x: float | None) -> str:
-    """A rate as a short percentage (``None`` as an em dash)."""
-    if x is None:
-        return "—"
-    if x == 0 or x >= 0.1 or x == 1:
-        return f"{100 * x:.0f}%"
-    return f"{100 * x:.1f}%"
-
-
-def count(x: float | None) -> str:
-    """A (possibly fractional) count of users, rounded for reading."""
-    if x is None:
-        return "—"
-    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}".removesuffix(".0")
-
-
-def _cell(v: object, as_rate: bool) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else ""
-    if isinstance(v, float):
-        if as_rate:
-            return pct(v)
-        return f"{v:,.2f}" if abs(v) < 1e6 else f"{v:,.0f}"
-    if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
-
-
-def html_table(
-    df: pl.DataFrame,
-    *,
-    title: str,
-    rates: Iterable[str] = (),
-    lead: str | None = None,
-    max_rows: int = 40,
-) -> str:
-    """A small readable HTML table: a title, an optional sentence, rates as percentages."""
-    rate_cols = set(rates)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
-    body = []
-    for row in df.head(max_rows).iter_rows(named=True):
-        cells = "".join(f"<td>{html.escape(_cell(v, k in rate_cols))}</td>" for k, v in row.items())
-        body.append(f"<tr>{cells}</tr>")
-    more = ""
-    if df.height > max_rows:
-        more = f"<p><small>… {df.height - max_rows} more rows</small></p>"
-    lead_html = f"<p>{html.escape(lead)}</p>" if lead else ""
-    return (
-        f"<div><strong>{html.escape(title)}</strong>{lead_html}"
-        f'<table class="cfnb"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{more}</div>"
-    )
-
-
 def as_of(journeys: JourneysLike, when: dt.datetime) -> _View:
     """The journeys as they stood at ``when``: later users dropped, later reaches unset."""
     n = len(journeys.stages)
@@ -447,7 +140,10 @@ def as_of(journeys: JourneysLike, when: dt.datetime) -> _View:
     )
     last = journeys.last_ts
     return _View(
-        table, tuple(journeys.stages), journeys.period, min(utc(last), when) if last else None
+        table,
+        tuple(journeys.stages),
+        journeys.period,
+        min(utc_datetime(last), when) if last else None,
     )
 
 
@@ -484,7 +180,7 @@ def _setup(
                 "between 0 and 1 (e.g. 0.4 for 40%)"
             )
         targets.append(None if t is None else float(t))
-    default = as_timedelta(horizon, "horizon") or _PERIOD_LENGTH[period]
+    default = as_timedelta(horizon, "horizon") or PERIOD_LENGTH[period]
     allowances = [dt.timedelta(0)] + [
         as_timedelta(s.within, f"within of stage {s.name!r}") or default
         for s in list(factory.stages)[1:]
@@ -494,7 +190,7 @@ def _setup(
         names=names,
         happy=happy_index(factory, names),
         period=period,
-        last_ts=utc(last) if last is not None else None,
+        last_ts=utc_datetime(last) if last is not None else None,
         horizons=stage_horizons(factory, period, horizon=horizon),
         allowances=tuple(allowances),
         window=as_timedelta(factory.window, "window"),
@@ -1351,7 +1047,7 @@ def constraint_broken(
     'Constraint broken: throughput reached 61/week after 2024-03-04 …'
     """
     s = _setup(journeys, factory, horizon)
-    when = utc(change_date)
+    when = utc_datetime(change_date)
     noun = s.period
     series = _throughput_series(journeys.table, s).with_columns(
         end=period_end(pl.col("period"), noun)

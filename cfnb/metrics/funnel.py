@@ -25,10 +25,11 @@ import datetime as dt
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import polars as pl
 
+from cfnb.metrics._inputs import FactoryLike, JourneysLike, as_timedelta
 from cfnb.periods import period_end, period_range, period_start
 from cfnb.spec.errors import SpecError, choice_list, suggestion
 
@@ -63,31 +64,6 @@ TIME_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("60-90 d", 60 * _DAY, 90 * _DAY),
     (">= 90 d", 90 * _DAY, None),
 )
-
-
-class _StageLike(Protocol):
-    @property
-    def within(self) -> dt.timedelta | None: ...
-
-
-class _FactoryLike(Protocol):
-    @property
-    def stages(self) -> Sequence[_StageLike]: ...
-    @property
-    def window(self) -> dt.timedelta | None: ...
-
-
-class JourneysLike(Protocol):
-    """What the funnel reads from :class:`cfnb.journeys.Journeys`."""
-
-    @property
-    def table(self) -> pl.DataFrame: ...
-    @property
-    def stages(self) -> tuple[str, ...]: ...
-    @property
-    def period(self) -> str: ...
-    @property
-    def last_ts(self) -> dt.datetime | None: ...
 
 
 class _Result:
@@ -260,13 +236,14 @@ def funnel(journeys: JourneysLike, *, by: str | None = None) -> FunnelResult:
 
 def _horizon(journeys: JourneysLike) -> dt.timedelta:
     """How long after acquisition conversions can still happen, when the factory bounds it."""
-    factory: _FactoryLike | None = getattr(journeys, "factory", None)
+    factory: FactoryLike | None = getattr(journeys, "factory", None)
     if factory is None:
         return dt.timedelta(0)
     bounds = []
-    if factory.window is not None:
-        bounds.append(factory.window)
-    withins = [s.within for s in factory.stages[1:]]
+    window = as_timedelta(factory.window, "window")
+    if window is not None:
+        bounds.append(window)
+    withins = [as_timedelta(s.within, "within") for s in factory.stages[1:]]
     if withins and all(w is not None for w in withins):
         bounds.append(sum((w for w in withins if w is not None), dt.timedelta(0)))
     return min(bounds, default=dt.timedelta(0))
@@ -302,7 +279,7 @@ def funnel_trend(journeys: JourneysLike) -> FunnelTrendResult:
     n = len(journeys.stages)
     if base.height == 0:
         return FunnelTrendResult(
-            base.with_columns(complete=pl.lit(False)), journeys.stages, journeys.period
+            base.with_columns(complete=pl.lit(False)), tuple(journeys.stages), journeys.period
         )
     first = base["cohort"].min()
     last = journeys.last_ts if journeys.last_ts is not None else base["cohort"].max()
@@ -322,7 +299,7 @@ def funnel_trend(journeys: JourneysLike) -> FunnelTrendResult:
         ends = period_end(pl.col("cohort"), journeys.period) + pl.lit(_horizon(journeys))
         done = ends <= pl.lit(journeys.last_ts)
     return FunnelTrendResult(
-        table.with_columns(done.alias("complete")), journeys.stages, journeys.period
+        table.with_columns(done.alias("complete")), tuple(journeys.stages), journeys.period
     )
 
 

@@ -25,23 +25,19 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from cfnb.metrics.constraint import (
+from cfnb.errors import MetricError
+from cfnb.metrics._inputs import (
     JourneysLike,
-    MetricError,
     PredicateLike,
     check_journeys,
     events_frame,
     filter_events,
-    html_table,
-    json_rows,
-    pct,
     predicate_expr,
 )
-from cfnb.periods import period_start
+from cfnb.metrics._render import html_table, json_rows, pct
+from cfnb.periods import UTC_US, period_start
 
 __all__ = ["ReferralResult", "referral", "referred_pairs"]
-
-_UTC_US = pl.Datetime("us", "UTC")
 
 _SCHEMA = {
     "cohort": pl.Date,
@@ -142,7 +138,7 @@ def _referrers(journeys: JourneysLike, frame: pl.DataFrame | None, column: str) 
         return table.select("user_id", _referrer=pl.col(column).cast(pl.String))
     if frame is not None and column in frame.columns:
         at_reach = (
-            frame.select("user_id", pl.col("ts").cast(_UTC_US), pl.col(column).cast(pl.String))
+            frame.select("user_id", pl.col("ts").cast(UTC_US), pl.col(column).cast(pl.String))
             .join(table.select("user_id", "reach_0"), on="user_id")
             .filter(pl.col("ts") == pl.col("reach_0"), pl.col(column).is_not_null())
             .group_by("user_id")
@@ -234,7 +230,7 @@ def referral(
             raise MetricError("invite= needs the events: pass them as the second argument")
         sent = (
             filter_events(frame, predicate_expr(invite, "invite"), "invite")
-            .select("user_id", pl.col("ts").cast(_UTC_US))
+            .select("user_id", pl.col("ts").cast(UTC_US))
             .join(table.select("user_id", "reach_0"), on="user_id")
             .filter(pl.col("ts") >= pl.col("reach_0"))
             .group_by("user_id")

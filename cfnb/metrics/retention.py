@@ -28,16 +28,23 @@ answers any period, mode or cohort choice from it without rescanning the events.
 from __future__ import annotations
 
 import datetime as dt
-import html
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, TypeAlias
 
 import polars as pl
 
-from cfnb.errors import CfnbError
-from cfnb.periods import Period, check_period, fixed_length_us, period_start, whole_periods
+from cfnb.errors import ActivityError
+from cfnb.metrics._inputs import DescribedPredicateLike, HasEvents, HasTable, JourneysLike
+from cfnb.metrics._render import html_grid, json_rows, pct_cell
+from cfnb.periods import (
+    UTC_US,
+    Period,
+    check_period,
+    fixed_length_us,
+    period_start,
+    whole_periods,
+)
 from cfnb.spec.errors import SpecError, choice_list, unknown_choice
 
 __all__ = [
@@ -52,40 +59,6 @@ __all__ = [
 
 Mode: TypeAlias = Literal["on", "on_or_after"]
 MODES: tuple[Mode, ...] = ("on", "on_or_after")
-_UTC_US = pl.Datetime("us", "UTC")
-
-
-class ActivityError(CfnbError, ValueError):
-    """Retention's inputs do not fit: events without ``user_id``/``ts``, an activity built
-    from other journeys, or journeys without the cohort stage's column."""
-
-
-class JourneysLike(Protocol):
-    """What the metrics read from :class:`cfnb.journeys.Journeys`."""
-
-    @property
-    def table(self) -> pl.DataFrame: ...
-    @property
-    def stages(self) -> tuple[str, ...]: ...
-    @property
-    def period(self) -> str: ...
-    @property
-    def last_ts(self) -> dt.datetime | None: ...
-
-
-class _HasTable(Protocol):
-    @property
-    def table(self) -> pl.DataFrame: ...
-
-
-class _HasEvents(Protocol):
-    @property
-    def events(self) -> pl.DataFrame: ...
-
-
-class _Predicate(Protocol):
-    def to_polars(self) -> pl.Expr: ...
-    def describe(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- activity
@@ -135,9 +108,9 @@ class Activity:
 
 
 def activity(
-    events: pl.DataFrame | _HasEvents,
-    journeys: _HasTable,
-    active: pl.Expr | _Predicate | None = None,
+    events: pl.DataFrame | HasEvents,
+    journeys: HasTable,
+    active: pl.Expr | DescribedPredicateLike | None = None,
 ) -> Activity:
     """Precompute, per acquired user, the instants they were active.
 
@@ -196,10 +169,10 @@ def activity(
                 f"have ({err}); the events have {choice_list(frame.columns)}",
             ) from err
 
-    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(_UTC_US))
+    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
     offsets = (
         frame.lazy()
-        .select("user_id", pl.col("ts").dt.convert_time_zone("UTC").cast(_UTC_US))
+        .select("user_id", pl.col("ts").dt.convert_time_zone("UTC").cast(UTC_US))
         .join(users.lazy(), on="user_id", how="inner")
         .filter(pl.col("ts") >= pl.col("reach_0"))
         .group_by("user_id")
@@ -215,41 +188,6 @@ def activity(
 
 
 # --------------------------------------------------------------------------- results
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def records(frame: pl.DataFrame) -> list[dict[str, object]]:
-    """Rows of ``frame`` as JSON-ready dicts: ISO strings for times, None for missing."""
-    return [{k: _json_value(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
-def html_table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> str:
-    """A plain HTML table (escaped text; numbers right-aligned) for notebook reprs."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = []
-    for row in rows:
-        cells = []
-        for v in row:
-            align = ' style="text-align:right"' if isinstance(v, int | float) else ""
-            text = "" if v is None else html.escape(str(v))
-            cells.append(f"<td{align}>{text}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (
-        f'<table class="cfnb">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
-
-
-def _pct(rate: float | None) -> str | None:
-    return None if rate is None else f"{100 * rate:.1f}%"
 
 
 @dataclass(frozen=True)
@@ -275,19 +213,19 @@ class RetentionCurve:
             "mode": self.mode,
             "cohort_by": self.cohort_by,
             "active": self.active,
-            "rows": records(self.table),
+            "rows": json_rows(self.table),
         }
 
     def _repr_html_(self) -> str:
         rows = [
-            (r["period"], r["eligible_users"], r["active_users"], _pct(r["rate"]))
+            (r["period"], r["eligible_users"], r["active_users"], pct_cell(r["rate"]))
             for r in self.table.iter_rows(named=True)
         ]
         caption = (
             f"Retention curve: active {self.mode.replace('_', ' ')} {self.period} k "
             f"after {self.cohort_by} (active = {self.active})"
         )
-        return html_table([self.period, "eligible", "active", "rate"], rows, caption)
+        return html_grid([self.period, "eligible", "active", "rate"], rows, caption)
 
 
 @dataclass(frozen=True)
@@ -350,14 +288,14 @@ class RetentionResult:
             "cohort_by": self.cohort_by,
             "active": self.active,
             "last_ts": None if self.last_ts is None else self.last_ts.isoformat(),
-            "rows": records(self.table),
+            "rows": json_rows(self.table),
         }
 
     def _repr_html_(self) -> str:
         wide = self.matrix()
         ks = wide.columns[2:]
         rows = [
-            (r["cohort"].isoformat(), r["cohort_users"], *(_pct(r[k]) for k in ks))
+            (r["cohort"].isoformat(), r["cohort_users"], *(pct_cell(r[k]) for k in ks))
             for r in wide.iter_rows(named=True)
         ]
         caption = (
@@ -365,7 +303,7 @@ class RetentionResult:
             f"{self.mode.replace('_', ' ')} {self.period} k (active = {self.active}; "
             "blank = not yet elapsed)"
         )
-        return html_table(["cohort", "users", *ks], rows, caption)
+        return html_grid(["cohort", "users", *ks], rows, caption)
 
 
 # --------------------------------------------------------------------------- retention
@@ -491,12 +429,12 @@ def retention(
             f"the journeys table has no column {anchor_col!r} for stage "
             f"{journeys.stages[stage]!r}: rebuild the journeys from the same factory"
         )
-    last_ts = pl.lit(journeys.last_ts, dtype=_UTC_US)
+    last_ts = pl.lit(journeys.last_ts, dtype=UTC_US)
 
     base = journeys.table.select(
         "user_id",
-        pl.col("reach_0").cast(_UTC_US),
-        anchor=pl.col(anchor_col).cast(_UTC_US),
+        pl.col("reach_0").cast(UTC_US),
+        anchor=pl.col(anchor_col).cast(UTC_US),
     )
     users = (
         _check_activity(base, activity)

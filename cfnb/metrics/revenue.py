@@ -25,25 +25,20 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from cfnb.metrics.constraint import (
+from cfnb.errors import MetricError
+from cfnb.metrics._inputs import (
     JourneysLike,
-    MetricError,
     PredicateLike,
     check_journeys,
     events_frame,
     filter_events,
-    html_table,
-    json_rows,
-    pct,
     predicate_expr,
-    utc,
 )
-from cfnb.periods import period_start, whole_periods
+from cfnb.metrics._render import html_table, json_rows, pct
+from cfnb.periods import UTC_US, period_start, utc_datetime, whole_periods
 from cfnb.stats import wilson_interval
 
 __all__ = ["RevenueResult", "revenue"]
-
-_UTC_US = pl.Datetime("us", "UTC")
 
 _COHORT_SCHEMA = {
     "cohort": pl.Date,
@@ -194,12 +189,12 @@ def revenue(
     period = journeys.period
     users = journeys.table.select(
         "user_id",
-        pl.col("reach_0").cast(_UTC_US),
+        pl.col("reach_0").cast(UTC_US),
         cohort=period_start(pl.col("reach_0"), period),
     )
     rows = frame if paid is None else filter_events(frame, predicate_expr(paid, "paid"), "paid")
     payments = (
-        rows.select("user_id", pl.col("ts").cast(_UTC_US), _amount=pl.col(amount).cast(pl.Float64))
+        rows.select("user_id", pl.col("ts").cast(UTC_US), _amount=pl.col(amount).cast(pl.Float64))
         .filter(pl.col("_amount").is_not_null())
         .join(users, on="user_id")
         .filter(pl.col("ts") >= pl.col("reach_0"))
@@ -256,7 +251,7 @@ def _by_age(
 ) -> pl.DataFrame:
     if users.height == 0 or last_ts is None:
         return pl.DataFrame(schema=_AGE_SCHEMA)
-    last = pl.lit(utc(last_ts))
+    last = pl.lit(utc_datetime(last_ts))
     # Periods 0 … elapsed-1 of a user have fully elapsed by the last timestamp.
     aged = users.with_columns(_elapsed=whole_periods(pl.col("reach_0"), last, period))
     oldest = int(aged["_elapsed"].max() or 0) - 1  # type: ignore[arg-type]

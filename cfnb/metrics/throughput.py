@@ -38,8 +38,9 @@ from typing import Any
 
 import polars as pl
 
-from cfnb.errors import CfnbError
-from cfnb.metrics.retention import JourneysLike, html_table, records
+from cfnb.errors import ThroughputError
+from cfnb.metrics._inputs import JourneysLike
+from cfnb.metrics._render import count, html_grid, json_rows
 from cfnb.periods import Period, check_period, period_label, period_noun, period_range, period_start
 from cfnb.spec.errors import SpecError, choice_list
 
@@ -75,10 +76,6 @@ BUSINESS_STAGES: tuple[tuple[str, float], ...] = (
 OUTSIDE = "outside limits"
 RUN_ABOVE = f"run of {RUN_LENGTH} above"
 RUN_BELOW = f"run of {RUN_LENGTH} below"
-
-
-class ThroughputError(CfnbError, ValueError):
-    """Throughput cannot be computed for these journeys as asked."""
 
 
 # --------------------------------------------------------------------------- XmR
@@ -208,10 +205,8 @@ def xmr(
 
 
 def _number(x: float) -> str:
-    """Counts per period, rounded the way a person would say them."""
-    if abs(x) >= 10:
-        return f"{x:,.0f}"
-    return f"{x:.1f}".removesuffix(".0")
+    """Counts per period, rounded the way a person would say them (``1,234``, ``2.5``)."""
+    return count(x, grouped=True)
 
 
 def _verdict(chart: XmR, period: str) -> str:
@@ -295,7 +290,7 @@ class ThroughputResult:
             "verdict": self.verdict,
             "complete_periods": self.complete_periods,
             "last_ts": None if self.last_ts is None else self.last_ts.isoformat(),
-            "rows": records(self.table),
+            "rows": json_rows(self.table),
         }
 
     def _repr_html_(self) -> str:
@@ -317,7 +312,7 @@ class ThroughputResult:
         ]
         header = [self.period, "happy", "complete", "mR", "lower", "centre", "upper", "signal"]
         caption = f"Throughput ({self.stage} per {self.period}): {self.verdict}"
-        return html_table(header, rows, caption)
+        return html_grid(header, rows, caption)
 
 
 def _stage_index(journeys: Any, stage: int | str | None) -> int:
@@ -514,7 +509,7 @@ class BusinessStage:
             "to_next": self.to_next,
             "predictable": self.predictable,
             "verdict": self.verdict,
-            "lines": records(self.lines),
+            "lines": json_rows(self.lines),
         }
 
     def _repr_html_(self) -> str:
@@ -527,7 +522,7 @@ class BusinessStage:
             for name, value in self.lines.iter_rows()
         ]
         header = ["stage", f"happy customers per {self.period}", ""]
-        return html_table(header, rows, self.verdict)
+        return html_grid(header, rows, self.verdict)
 
 
 def business_stage(

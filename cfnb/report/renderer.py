@@ -31,7 +31,7 @@ import hashlib
 import html
 import json
 from collections import OrderedDict
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import altair as alt
 
@@ -46,9 +46,9 @@ _SVG_CACHE_SIZE: Final = 64
 
 
 class _State:
-    bundle_sent = False
-    counter = 0
-    svg_cache: OrderedDict[str, str] = OrderedDict()
+    bundle_sent: ClassVar[bool] = False
+    counter: ClassVar[int] = 0
+    svg_cache: ClassVar[OrderedDict[str, str]] = OrderedDict()
 
 
 def _vl_version() -> str | None:
@@ -64,8 +64,8 @@ def vega_bundle() -> str:
     """The Vega + Vega-Lite + vega-embed JavaScript bundle shipped inside vl-convert."""
     import vl_convert as vlc
 
-    version = _vl_version()
-    js: str = vlc.javascript_bundle(vl_version=version) if version else vlc.javascript_bundle()
+    bundle: Any = vlc.javascript_bundle  # its stub wants a snippet; None means the default
+    js: str = bundle(vl_version=_vl_version())
     return js
 
 
@@ -96,10 +96,7 @@ def _svg(spec: dict[str, Any]) -> str:
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
-    version = _vl_version()
-    svg: str = (
-        vlc.vegalite_to_svg(text, vl_version=version) if version else vlc.vegalite_to_svg(text)
-    )
+    svg: str = vlc.vegalite_to_svg(text, vl_version=_vl_version())
     cache[key] = svg
     while len(cache) > _SVG_CACHE_SIZE:
         cache.popitem(last=False)

@@ -30,12 +30,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import nbformat
+import nbformat as _nbformat
 
 from cfnb.errors import CfnbError
 from cfnb.spec import Factory
 
-__all__ = ["TEMPLATE", "ReportError", "ReportResult", "build_report", "render_html"]
+nbformat: Any = _nbformat  # untyped; NotebookNode is a dict with attribute access
+Notebook = Any
+
+__all__ = [
+    "TEMPLATE",
+    "ReportError",
+    "ReportResult",
+    "build_report",
+    "kernel_manager_class",
+    "render_html",
+]
 
 TEMPLATE: Final = Path(__file__).with_name("template.ipynb")
 _TEMPLATES_DIR: Final = Path(__file__).with_name("templates")
@@ -98,7 +108,7 @@ def _spec_text(spec: Factory | str | os.PathLike[str]) -> tuple[str, Factory]:
 
 def _parameters_cell(
     data: str, spec_toml: str, load_options: Mapping[str, Any], title: str
-) -> nbformat.NotebookNode:
+) -> Notebook:
     source = "\n".join(
         [
             "# Parameters injected by cfnb report",
@@ -114,9 +124,7 @@ def _parameters_cell(
     return cell
 
 
-def _notebook(
-    data: str, spec_toml: str, load_options: Mapping[str, Any], title: str
-) -> nbformat.NotebookNode:
+def _notebook(data: str, spec_toml: str, load_options: Mapping[str, Any], title: str) -> Notebook:
     nb = nbformat.read(TEMPLATE, as_version=4)
     at = next(
         (
@@ -132,7 +140,7 @@ def _notebook(
     return nb
 
 
-def _kernel_manager_class(socket_dir: Path) -> type[Any]:
+def kernel_manager_class(socket_dir: Path) -> type[Any]:
     """A kernel manager that always starts ipykernel in this Python (never another env).
 
     The kernel talks over IPC sockets in ``socket_dir`` (a private temporary folder), not
@@ -142,11 +150,11 @@ def _kernel_manager_class(socket_dir: Path) -> type[Any]:
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
-    class _ThisPython(KernelSpecManager):  # type: ignore[misc]
+    class _ThisPython(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
             return KernelSpec(resource_dir="", **get_kernel_dict())
 
-    class _Manager(AsyncKernelManager):  # type: ignore[misc]
+    class _Manager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             kwargs.update(
                 kernel_spec_manager=_ThisPython(), transport="ipc", ip=str(socket_dir / "kernel")
@@ -156,47 +164,54 @@ def _kernel_manager_class(socket_dir: Path) -> type[Any]:
     return _Manager
 
 
-def _execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int, progress: Progress) -> None:
-    steps = [c for c in nb.cells if c.get("metadata", {}).get("cfnb", {}).get("step")]
-    step_of = {id(c): (i + 1, c.metadata["cfnb"]["step"]) for i, c in enumerate(steps)}
-
-    def on_cell_start(cell: nbformat.NotebookNode, cell_index: int) -> None:
-        if id(cell) in step_of:
-            k, step = step_of[id(cell)]
-            progress(f"[{k}/{len(steps)}] {step}")
-
-    with tempfile.TemporaryDirectory(prefix="cfnb-report-") as sockets:
-        _run_client(nb, Path(sockets), cwd, timeout, on_cell_start)
-
-
-def _run_client(
-    nb: nbformat.NotebookNode,
-    sockets: Path,
-    cwd: Path,
-    timeout: int,
-    on_cell_start: Callable[[nbformat.NotebookNode, int], None],
-) -> None:
+def _execute(nb: Notebook, cwd: Path, timeout: int, progress: Progress) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-    client = NotebookClient(
-        nb,
-        kernel_manager_class=_kernel_manager_class(sockets),
-        kernel_name="python3",
-        timeout=timeout,
-        record_timing=False,
-        allow_errors=False,
-        resources={"metadata": {"path": str(cwd)}},
-        on_cell_start=on_cell_start,
-    )
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        raise ReportError(
-            f"the report notebook failed: {err.ename}: {err.evalue}\n{_plain(err.traceback)}"
-        ) from err
-    except CellTimeoutError as err:
-        raise ReportError(f"the report notebook took more than {timeout} s in one cell") from err
+    steps = [c for c in nb.cells if c.get("metadata", {}).get("cfnb", {}).get("step")]
+    step_of = {id(c): (i + 1, c.metadata["cfnb"]["step"]) for i, c in enumerate(steps)}
+    current = ["starting the kernel"]
+
+    def on_cell_start(cell: Notebook, cell_index: int) -> None:
+        if id(cell) in step_of:
+            k, step = step_of[id(cell)]
+            current[0] = step
+            progress(f"[{k}/{len(steps)}] {step}")
+
+    with tempfile.TemporaryDirectory(prefix="cfnb-report-") as sockets:
+        client = NotebookClient(
+            nb,
+            kernel_manager_class=kernel_manager_class(Path(sockets)),
+            kernel_name="python3",
+            timeout=timeout,
+            record_timing=False,
+            allow_errors=False,
+            resources={"metadata": {"path": str(cwd)}},
+            on_cell_start=on_cell_start,
+        )
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            message = f"{current[0]}: {err.ename}: {err.evalue}"
+            if err.ename not in _cfnb_error_names():  # a bug, not bad input: show where
+                message += "\n" + _plain(err.traceback)
+            raise ReportError(message) from err
+        except CellTimeoutError as err:
+            raise ReportError(f"{current[0]}: took more than {timeout} s") from err
+
+
+def _cfnb_error_names() -> set[str]:
+    """Names of every exception class cfnb raises on purpose (those imported so far)."""
+    import cfnb.metrics.constraint
+    import cfnb.metrics.throughput  # noqa: F401  (their errors join CfnbError's subclasses)
+
+    names: set[str] = set()
+    todo: list[type[BaseException]] = [CfnbError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def _plain(text: str) -> str:
@@ -206,7 +221,7 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def _pop_status(nb: nbformat.NotebookNode) -> dict[str, Any]:
+def _pop_status(nb: Notebook) -> dict[str, Any]:
     for i, cell in enumerate(nb.cells):
         if _STATUS_TAG in cell.get("metadata", {}).get("tags", []):
             del nb.cells[i]
@@ -218,9 +233,11 @@ def _pop_status(nb: nbformat.NotebookNode) -> dict[str, Any]:
     raise ReportError("the report notebook did not say how it went (no status line)")
 
 
-def render_html(nb: nbformat.NotebookNode) -> str:
+def render_html(nb: Notebook) -> str:
     """The executed report notebook as one HTML page: outputs only, no network needed."""
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter as _HTMLExporter
+
+    HTMLExporter: Any = _HTMLExporter
 
     kept = nbformat.v4.new_notebook(metadata=nb.metadata)
     kept.cells = [c for c in nb.cells if c.cell_type == "markdown" or c.get("outputs")]

@@ -21,7 +21,7 @@ import html
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cfnb.errors import CfnbError, NoUsableRowsError
 from cfnb.loading import load
@@ -106,15 +106,15 @@ def open_report(
 
 
 def _display(obj: object) -> None:
-    from IPython.display import display
+    from IPython import display as ipd
 
-    display(obj)
+    cast(Any, ipd).display(obj)
 
 
 def _html(text: str) -> None:
-    from IPython.display import HTML
+    from IPython import display as ipd
 
-    _display(HTML(text))
+    _display(cast(Any, ipd).HTML(text))
 
 
 def _p(text: str, cls: str = "") -> str:
@@ -124,6 +124,10 @@ def _p(text: str, cls: str = "") -> str:
 
 def _h2(text: str) -> str:
     return f"<h2>{html.escape(text)}</h2>"
+
+
+def _intro(text: str) -> str:
+    return _p(text, "cfnb-intro")
 
 
 def _chart(rep: Report, chart: alt.TopLevelMixin) -> None:
@@ -174,9 +178,7 @@ def header(rep: Report) -> None:
         ("Spec", rep.factory.name or "(unnamed)"),
         ("Period", rep.factory.period),
     ]
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts
-    )
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     _html(
         f'<h1 class="cfnb-title">{html.escape(rep.title)}</h1>'
         f'<table class="cfnb-facts">{rows}</table>'
@@ -189,7 +191,14 @@ def verdict(rep: Report) -> None:
     """The constraint, throughput and business stage verdicts, and the chain chart."""
     from cfnb.charts import chain_chart
 
-    _html(_h2("Verdict"))
+    _html(
+        _h2("Verdict")
+        + _intro(
+            "The factory turns acquired users into happy customers through a chain of "
+            "links; the constraint is the link whose improvement to its target would add "
+            "the most happy customers per period."
+        )
+    )
 
     def body(result: FactoryRun) -> None:
         c = result.constraint()
@@ -207,7 +216,10 @@ def funnel(rep: Report) -> None:
     """Users per stage with step and overall rates, and the time into the constraint."""
     from cfnb.charts import funnel_chart, time_to_convert_chart
 
-    _html(_h2("Funnel"))
+    _html(
+        _h2("Funnel")
+        + _intro("Users reaching each stage, and how long the link into the constraint takes.")
+    )
 
     def body(result: FactoryRun) -> None:
         _chart(rep, funnel_chart(result.funnel()))
@@ -222,7 +234,14 @@ def throughput(rep: Report) -> None:
     """The XmR chart of happy customers per period, with the business stage lines."""
     from cfnb.charts import throughput_chart
 
-    _html(_h2("Throughput and repeatability"))
+    _html(
+        _h2("Throughput and repeatability")
+        + _intro(
+            "Happy customers made per period, on an XmR chart: points inside the natural "
+            "process limits with no long run on one side mean a repeatable factory. The "
+            "dotted lines are the stages of the business from the spec's goal (10x rule)."
+        )
+    )
 
     def body(result: FactoryRun) -> None:
         stage = result.business_stage() if result.factory.goal is not None else None
@@ -235,7 +254,13 @@ def retention(rep: Report) -> None:
     """The cohort retention triangle and the retention curves."""
     from cfnb.charts import retention_curve_chart, retention_heatmap_chart
 
-    _html(_h2("Retention"))
+    _html(
+        _h2("Retention")
+        + _intro(
+            "Share of each cohort active k periods after acquisition; grey cells have not "
+            "elapsed yet."
+        )
+    )
 
     def body(result: FactoryRun) -> None:
         res = result.retention()
@@ -249,7 +274,13 @@ def activation(rep: Report) -> None:
     """Activated vs other users, and the early behaviours that predict retention."""
     from cfnb.charts import activation_candidates_chart, activation_effect_chart
 
-    _html(_h2("Activation"))
+    _html(
+        _h2("Activation")
+        + _intro(
+            "Activation is the causal step: activated users should retain, pay and refer "
+            "far more often. Below, the early behaviours that best predict retention."
+        )
+    )
 
     def body(result: FactoryRun) -> None:
         if _stage_named(result.factory, "activation") is None:
@@ -267,7 +298,10 @@ def segments(rep: Report) -> None:
     """The constraint per value of the spec's first segment column."""
     from cfnb.charts import segment_chart
 
-    _html(_h2("Segments"))
+    _html(
+        _h2("Segments")
+        + _intro("A channel that feeds many low-quality users lowers throughput (1 + 1 + 1 = -2).")
+    )
 
     def body(result: FactoryRun) -> None:
         if not result.factory.segment_by:
@@ -314,10 +348,7 @@ def appendix(rep: Report) -> None:
             f"of {rejected.height:,})</h3>"
         )
         _display(rejected.head(REJECTED_SHOWN))
-    _html(
-        "<h3>Spec (TOML)</h3>"
-        f'<pre class="cfnb-pre">{html.escape(rep.factory.to_toml())}</pre>'
-    )
+    _html(f'<h3>Spec (TOML)</h3><pre class="cfnb-pre">{html.escape(rep.factory.to_toml())}</pre>')
 
 
 def status(rep: Report) -> None:
