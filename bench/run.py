@@ -3,7 +3,7 @@
 Usage (from the repository root, after ``make setup``)::
 
     .venv/bin/python bench/run.py --sizes 1M,10M            # all operations, median of 3
-    .venv/bin/python bench/run.py --sizes 1M --only funnel  # groups/ops whose id contains "funnel"
+    .venv/bin/python bench/run.py --sizes 1M --only funnel  # the groups (child processes) running an op whose id contains "funnel"
     .venv/bin/python bench/run.py --sizes 10M --profile     # cProfile of the cfnb hot paths
 
 Every group of operations (see ``ops.py``) runs in its own fresh child process, one after
@@ -87,7 +87,7 @@ def _ctx(size: str) -> ops.Ctx:
     return ops.Ctx(size=size, parquet=p.parquet, csv=p.csv, events=int(str(m["events"])))
 
 
-def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> None:
+def child(group_id: str, size: str, repeat: int, out: Path) -> None:
     group = ops.groups()[group_id]
     peak = Peak()
     peak.reset()
@@ -96,8 +96,6 @@ def child(group_id: str, size: str, repeat: int, out: Path, only: list[str]) -> 
     setup_seconds = time.perf_counter() - started
     results = []
     for op in group.ops:
-        if only and not any(o in op.id or o in group_id for o in only):
-            continue
         runs: list[dict[str, float]] = []
         payload: Any = None
         phases: list[dict[str, float]] = []
@@ -469,7 +467,6 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
                     str(args.repeat),
                     "--out",
                     str(out),
-                    *(["--only", args.only] if args.only else []),
                 ],
                 args.timeout,
             )
@@ -538,13 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(
-            args.child,
-            args.size,
-            args.repeat,
-            Path(args.out),
-            [o for o in args.only.split(",") if o],
-        )
+        child(args.child, args.size, args.repeat, Path(args.out))
         return 0
     if args.profile_op:
         child_profile(args.profile_op, args.size, Path(args.out))
@@ -582,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(result, indent=1, default=str) + "\n")
         print(f"[{size}] results written to {path}", file=sys.stderr)
         tables.append(
-            f"### {size} events ({result['data']['users']:,} users), {result['date']}\n\n{result['table']}"
+            f"### {size} events ({result['data']['users']:,} users), {result['date']}\n\n"
+            f"{result['table']}\n{result['phase_table']}"
         )
         print(tables[-1])
         failed = [op for op, c in result["checks"].items() if c["ok"] is False]

@@ -40,6 +40,16 @@ from cfnb.spec import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The explorer pulls in ipywidgets; only notebooks that open it should pay for that.
+    if name == "explore":
+        from cfnb.explorer import explore
+
+        return explore
+    raise AttributeError(f"module 'cfnb' has no attribute {name!r}")
+
+
 __all__ = [
     "EventLog",
     "Factory",
@@ -58,6 +68,7 @@ __all__ = [
     "errors",
     "event",
     "event_in",
+    "explore",
     "format_duration",
     "funnel_chart",
     "load",
