@@ -24,6 +24,7 @@ import datetime as dt
 import gc
 import io
 import json
+import linecache
 import os
 import platform
 import pstats
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,56 @@ class _TimedConnection:
         return getattr(self._con, name)
 
 
+class _Sampler:
+    """Where the main thread is, every ~2 ms: the innermost ``cfnb/`` source line.
+
+    cProfile sees a Polars or DuckDB call as one opaque C function; sampling the Python
+    line that is waiting on it says *which* of the many such calls costs the time.
+    """
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.samples: dict[str, int] = {}
+        self.total = 0
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+
+    def _where(self, frame: Any) -> str:
+        innermost = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}"
+        while frame is not None:
+            if "/cfnb/" in frame.f_code.co_filename:
+                path = frame.f_code.co_filename.split("/cfnb/", 1)[1]
+                code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+                return f"cfnb/{path}:{frame.f_lineno} {frame.f_code.co_name}: {code[:90]}"
+            frame = frame.f_back
+        return innermost
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            frame = sys._current_frames().get(self._main)
+            if frame is not None:
+                key = self._where(frame)
+                self.samples[key] = self.samples.get(key, 0) + 1
+                self.total += 1
+
+    def __enter__(self) -> _Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self, wall: float, top: int = 15) -> str:
+        lines = []
+        for key, n in sorted(self.samples.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(
+                f"{n / max(self.total, 1) * wall:8.3f} s {n / max(self.total, 1):6.1%}  {key}"
+            )
+        return "\n".join(lines) + "\n"
+
+
 def child_profile(op_id: str, size: str, out: Path) -> None:
     group = ops.groups()[PROFILED[op_id]]
     op = next(o for o in group.ops if o.id == op_id)
@@ -201,6 +253,22 @@ def child_profile(op_id: str, size: str, out: Path) -> None:
 
         real = cfnb.loading.connect
         cfnb.loading.connect = lambda **kw: _TimedConnection(real(**kw), statements)  # type: ignore[assignment]
+    text = io.StringIO()
+    # 1. line samples, without cProfile's overhead
+    arg = op.prepare(state) if op.prepare is not None else state
+    gc.collect()
+    t = time.perf_counter()
+    with _Sampler() as sampler:
+        op.run(arg)
+    wall = time.perf_counter() - t
+    text.write(f"== {op_id} at {size}: {wall:.3f} s wall (sampled run)\n")
+    if statements:
+        text.write("-- DuckDB statements of that run, slowest first (seconds, SQL)\n")
+        for secs, sql in sorted(statements, reverse=True)[:10]:
+            text.write(f"{secs:8.3f}  {sql[:160]}\n")
+    text.write("-- innermost cfnb line of the main thread (2 ms samples)\n")
+    text.write(sampler.report(wall))
+    # 2. cProfile of another run
     arg = op.prepare(state) if op.prepare is not None else state
     gc.collect()
     profiler = cProfile.Profile()
@@ -208,17 +276,11 @@ def child_profile(op_id: str, size: str, out: Path) -> None:
     profiler.enable()
     op.run(arg)
     profiler.disable()
-    wall = time.perf_counter() - t
-    text = io.StringIO()
-    text.write(f"== {op_id} at {size}: {wall:.3f} s wall under cProfile\n")
-    if statements:
-        text.write("-- DuckDB statements, slowest first (seconds, SQL)\n")
-        for secs, sql in sorted(statements, reverse=True)[:10]:
-            text.write(f"{secs:8.3f}  {sql[:150]}\n")
+    text.write(f"-- cProfile run: {time.perf_counter() - t:.3f} s wall\n")
     for key in ("tottime", "cumulative"):
         text.write(f"-- top functions by {key}\n")
         stats = pstats.Stats(profiler, stream=text)
-        stats.strip_dirs().sort_stats(key).print_stats(15)
+        stats.strip_dirs().sort_stats(key).print_stats(12)
     out.write_text(text.getvalue())
 
 

@@ -253,7 +253,9 @@ class FactoryRun:
 
     def activation_effect(self, **options: Any) -> _activation.ActivationEffect:
         """Retention, revenue and referral of activated vs not, with ratios and 95% intervals."""
-        options.setdefault("events", self.events)
+        # The events only serve the referral outcome, which needs a referrer column.
+        if options.get("referrer", "referrer") in self.events.columns:
+            options.setdefault("events", self.events)
         options.setdefault("activity", self.activity)
         key = (
             "activation_effect",

@@ -106,3 +106,18 @@ def test_summary_and_html(result: FactoryRun) -> None:
     assert "Acquisition" in result.summary()
     assert "<b>" in result._repr_html_()
     assert isinstance(result.events, pl.DataFrame)
+
+
+def test_every_metric_answers_on_the_cdnow_purchase_log() -> None:
+    log = cfnb.datasets.load_cdnow()
+    result = cfnb.Factory.from_toml(cfnb.datasets.data_dir() / "cdnow_factory.toml").run(log)
+    users = result.funnel().table["users"].to_list()
+    assert users[0] == 23_570
+    assert users == sorted(users, reverse=True)
+    assert result.retention(period="month").table.height > 0
+    assert result.throughput().table.height > 0
+    assert result.constraint().summary
+    assert result.activation_effect().table.height > 0
+    assert result.revenue(amount="dollar_value").revenue > 0
+    with pytest.raises(cfnb.errors.MetricError, match="referrer"):
+        result.referral()
