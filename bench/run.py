@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import datetime as dt
 import gc
+import hashlib
 import io
 import json
 import linecache
@@ -89,8 +90,21 @@ def _ctx(size: str) -> ops.Ctx:
     return ops.Ctx(size=size, parquet=p.parquet, csv=p.csv, events=int(str(m["events"])))
 
 
+def cfnb_source_digest() -> str:
+    """SHA-256 of cfnb's Python sources: shows whether the code changed during a run."""
+    import cfnb
+
+    root = Path(cfnb.__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def child(group_id: str, size: str, repeat: int, out: Path) -> None:
     group = ops.groups()[group_id]
+    source = cfnb_source_digest()
     peak = Peak()
     peak.reset()
     started = time.perf_counter()
@@ -150,6 +164,7 @@ def child(group_id: str, size: str, repeat: int, out: Path) -> None:
         json.dumps(
             {
                 "group": group_id,
+                "cfnb_source": source,
                 "setup_s": setup_seconds,
                 "process_peak_rss": max(peak.process_peak, _status_bytes("VmHWM")),
                 "peak_method": "VmHWM reset per run" if peak.resettable else "VmHWM (no reset)",
@@ -552,6 +567,16 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
             )
         groups_meta.append({k: v for k, v in result.items() if k != "ops"})
     ok = checks(by_op, int(str(manifest["events"])))
+    for op in by_op.values():  # keep the JSON small: long payloads as a digest
+        p = op.get("payload")
+        if isinstance(p, list) and len(p) > 20:
+            blob = json.dumps(sorted(map(tuple, p))).encode()
+            op["payload"] = {"items": len(p), "sha256": hashlib.sha256(blob).hexdigest()[:16]}
+    sources = sorted({str(g["cfnb_source"]) for g in groups_meta if "cfnb_source" in g})
+    if len(sources) > 1:
+        print(
+            f"[{size}] WARNING: cfnb's sources changed during the run: {sources}", file=sys.stderr
+        )
     return {
         "size": size,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -565,6 +590,7 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
         "versions": _versions(),
         "git": _git(),
         "peak_rss_method": "VmHWM from /proc/self/status, reset via /proc/self/clear_refs before each run",
+        "cfnb_sources": sources,
         "groups": groups_meta,
         "ops": by_op,
         "checks": ok,

@@ -87,7 +87,5 @@ def test_notebooks_rerun_to_the_same_outputs() -> None:
         "-q",
         *map(str, PATHS),
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False
-    )
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, f"nbval failed:\n{proc.stdout[-20000:]}\n{proc.stderr[-5000:]}"

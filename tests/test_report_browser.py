@@ -118,6 +118,8 @@ def page_log(report: ReportResult) -> dict[str, Any]:
             page.mouse.move(0, 0)
             page.wait_for_timeout(300)
             ARTIFACTS.mkdir(exist_ok=True)
+            page.evaluate("() => window.scrollTo(0, 0)")
+            page.screenshot(path=str(ARTIFACTS / "report-top.png"))  # the first screen
             shot = ARTIFACTS / "report.png"
             page.screenshot(path=str(shot), full_page=True)
             log["screenshot"] = shot

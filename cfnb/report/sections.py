@@ -147,6 +147,11 @@ def _guard(rep: Report, what: str, body: Callable[[FactoryRun], None]) -> None:
         _html(_p(f"{what}: not available for this log and spec — {err}", "cfnb-na"))
 
 
+def _na(rep: Report, what: str, why: str) -> None:
+    rep.unavailable.append(what)
+    _html(_p(f"{what}: {why}", "cfnb-na"))
+
+
 def _date(value: dt.datetime | None) -> str:
     return "—" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -282,16 +287,17 @@ def activation(rep: Report) -> None:
         )
     )
 
-    def body(result: FactoryRun) -> None:
+    def effect(result: FactoryRun) -> None:
         if _stage_named(result.factory, "activation") is None:
-            rep.unavailable.append("Activation effect")
-            _html(_p("Activation effect: the spec has no stage named Activation.", "cfnb-na"))
-        else:
-            effect = result.activation_effect()
-            _chart(rep, activation_effect_chart(effect))
+            _na(rep, "Activation effect", "the spec has no stage named Activation.")
+            return
+        _chart(rep, activation_effect_chart(result.activation_effect()))
+
+    def candidates(result: FactoryRun) -> None:
         _chart(rep, activation_candidates_chart(result.activation_candidates()))
 
-    _guard(rep, "Activation", body)
+    _guard(rep, "Activation effect", effect)
+    _guard(rep, "Activation candidates", candidates)
 
 
 def segments(rep: Report) -> None:
@@ -305,8 +311,7 @@ def segments(rep: Report) -> None:
 
     def body(result: FactoryRun) -> None:
         if not result.factory.segment_by:
-            rep.unavailable.append("Segments")
-            _html(_p("Segments: the spec has no segment_by column.", "cfnb-na"))
+            _na(rep, "Segments", "the spec has no segment_by column.")
             return
         by = result.constraint_by_segment()
         low = [str(v) for v in by.low_quality]
@@ -347,7 +352,11 @@ def appendix(rep: Report) -> None:
             f"<h3>Rejected rows (first {min(REJECTED_SHOWN, rejected.height)} "
             f"of {rejected.height:,})</h3>"
         )
-        _display(rejected.head(REJECTED_SHOWN))
+        import polars as pl
+
+        shown = rejected.head(REJECTED_SHOWN)
+        with pl.Config(tbl_rows=REJECTED_SHOWN, tbl_hide_dataframe_shape=True):
+            _html(shown._repr_html_())
     _html(f'<h3>Spec (TOML)</h3><pre class="cfnb-pre">{html.escape(rep.factory.to_toml())}</pre>')
 
 

@@ -346,4 +346,3 @@ class LabPage:
             for e in [*self.console_errors, *self.page_errors]
             if not any(known in e for known in harmless)
         ]
-
