@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # The stamp changes with pyproject.toml, so a change of dependencies reinstalls.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup browser demo test lint typecheck pytest sample clean
+.PHONY: setup browser demo notebooks test lint typecheck pytest sample clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ browser:
 demo: setup
 	$(BIN)/cfnb check data/sample_events.csv
 	$(BIN)/cfnb run data/sample_events.csv --stages data/sample_factory.toml
+	$(BIN)/cfnb report data/sample_events.parquet --stages data/sample_factory.toml -o artifacts/sample-report.html
+	@echo "report: artifacts/sample-report.html (one self-contained file; open it in a browser)"
+
+notebooks: setup
+	$(BIN)/python notebooks/refresh.py
 
 lint: setup
 	$(BIN)/ruff check .

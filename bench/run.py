@@ -129,7 +129,7 @@ def child(group_id: str, size: str, repeat: int, out: Path) -> None:
             if i == 0:
                 if op.check is not None:
                     payload = op.check(state, result)
-                if wall < FAST_SECONDS:
+                if wall < FAST_SECONDS and repeat > 0:
                     n = 1 + max(repeat, MIN_FAST_REPEAT)
             del result, arg
             if isinstance(state, dict) and "_phases" in state and i > 0:
@@ -138,7 +138,7 @@ def child(group_id: str, size: str, repeat: int, out: Path) -> None:
                 state.pop("_phases", None)
             runs.append({"wall": wall, "cpu": cpu, "base_rss": base, "peak_rss": hwm})
             i += 1
-        timed = runs[1:]
+        timed = runs[1:] or runs  # --once: the single, cold run
         walls = [r["wall"] for r in timed]
         results.append(
             {
@@ -414,7 +414,10 @@ def _fmt_mb(x: int | None) -> str:
 
 
 def _wall_cpu(x: dict[str, Any] | None) -> str:
-    return "—" if not x else f"{_fmt_s(x['median_s'])} / {_fmt_s(x['cpu_median_s'])}"
+    if not x:
+        return "—"
+    once = " (1 run)" if x["repeat"] == 1 else ""
+    return f"{_fmt_s(x['median_s'])} / {_fmt_s(x['cpu_median_s'])}{once}"
 
 
 def _mem(x: dict[str, Any] | None) -> str:
@@ -541,7 +544,7 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
                     "--size",
                     size,
                     "--repeat",
-                    str(args.repeat),
+                    str(0 if args.once else args.repeat),
                     "--out",
                     str(out),
                 ],
@@ -581,7 +584,8 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
         "size": size,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "data": manifest,
-        "repeat": args.repeat,
+        "repeat": 0 if args.once else args.repeat,
+        "once": args.once,
         "machine": {
             "cpus": os.cpu_count(),
             "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -613,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1M", help="comma-separated: 1M,10M,50M")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs after the warm-up (>= 3)")
     parser.add_argument("--only", default="", help="comma-separated substrings of group/op ids")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="one cold run per op, no repeats (for peak memory on big logs; times are not medians)",
+    )
     parser.add_argument("--skip-csv", action="store_true", help="skip the CSV loads")
     parser.add_argument("--profile", action="store_true", help="cProfile the cfnb hot paths")
     parser.add_argument("--readme", action="store_true", help="put the tables in bench/README.md")
@@ -628,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_op:
         child_profile(args.profile_op, args.size, Path(args.out))
         return 0
-    if args.repeat < 3:
+    if args.repeat < 3 and not args.once:
         parser.error("--repeat must be at least 3 (the median of fewer runs is not robust)")
     RESULTS.mkdir(exist_ok=True)
     sizes = [s for s in args.sizes.split(",") if s]

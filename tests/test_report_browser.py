@@ -7,8 +7,9 @@ error and asked for nothing on the network. A full-page screenshot is saved as
 ``artifacts/report.png`` (git-ignored) for a person to look at.
 
 Needs the ``playwright`` Python package and a Chromium: ``$CHROMIUM``, else
-``/usr/bin/chromium`` (Debian's ``chromium`` package; Playwright's own browser download
-is not used). Skipped, with the reason, when either is missing.
+``/usr/bin/chromium`` (Debian's ``chromium`` package, ``make browser``), else ``chromium`` or
+``chromium-browser`` on the PATH; Playwright's own browser download is not used. Skipped,
+with the reason, when either is missing.
 """
 
 from __future__ import annotations
@@ -46,7 +47,13 @@ CHROMIUM_ARGS = [
 
 
 def _chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+    candidates = (
+        os.environ.get("CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    )
+    for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
