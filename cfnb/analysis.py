@@ -192,18 +192,11 @@ class FactoryRun:
         cohort_by: str | int = "acquisition",
         max_periods: int | None = None,
     ) -> _retention.RetentionCurve:
-        """Retention per period k, all cohorts pooled."""
-        return self._cached(
-            ("retention_curve", period, mode, cohort_by, max_periods),
-            lambda: _retention.retention_curve(
-                self.journeys,
-                self.activity,
-                period=period,
-                mode=mode,
-                cohort_by=cohort_by,
-                max_periods=max_periods,
-            ),
+        """Retention per period k, all cohorts pooled (from the cached matrix)."""
+        matrix = self.retention(
+            period=period, mode=mode, cohort_by=cohort_by, max_periods=max_periods
         )
+        return self._cached(("retention_curve", period, mode, cohort_by, max_periods), matrix.curve)
 
     def throughput(
         self, *, stage: int | str | None = None, complete_only: bool = True
