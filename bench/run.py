@@ -603,13 +603,30 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def update_readme(text: str) -> None:
+def _size_key(path: Path) -> tuple[int, str]:
+    size = path.stem.split("-", 3)[-1]
+    return generate.parse_size(size), path.name
+
+
+def update_readme() -> None:
+    """Rewrite the README's results section from the latest JSON of every size."""
+    latest: dict[str, Path] = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        size = path.stem.split("-", 3)[-1]  # <yyyy>-<mm>-<dd>-<size>
+        latest[size] = path  # sorted by name, so the last one is the latest date
+    parts = []
+    for path in sorted(latest.values(), key=_size_key):
+        r = json.loads(path.read_text())
+        parts.append(
+            f"### {r['size']} events ({r['data']['users']:,} users), {r['date']} "
+            f"(`results/{path.name}`)\n\n{r['table']}\n{r.get('phase_table', '')}"
+        )
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     body = README.read_text()
     if start in body and end in body:
         before, rest = body.split(start, 1)
         _, after = rest.split(end, 1)
-        README.write_text(f"{before}{start}\n{text}{end}{after}")
+        README.write_text(f"{before}{start}\n" + "\n".join(parts) + f"{end}{after}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -624,7 +641,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-csv", action="store_true", help="skip the CSV loads")
     parser.add_argument("--profile", action="store_true", help="cProfile the cfnb hot paths")
-    parser.add_argument("--readme", action="store_true", help="put the tables in bench/README.md")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="rewrite bench/README.md's results from the latest JSON of every size",
+    )
+    parser.add_argument(
+        "--readme-only", action="store_true", help="only rewrite the README from existing JSON"
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per child process")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile-op", help=argparse.SUPPRESS)
@@ -636,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.profile_op:
         child_profile(args.profile_op, args.size, Path(args.out))
+        return 0
+    if args.readme_only:
+        update_readme()
         return 0
     if args.repeat < 3 and not args.once:
         parser.error("--repeat must be at least 3 (the median of fewer runs is not robust)")
@@ -678,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         for op in failed:
             print(f"CHECK FAILED {op}: {result['checks'][op]['what']}", file=sys.stderr)
     if args.readme:
-        update_readme("\n".join(tables))
+        update_readme()
     return 0
 
 
