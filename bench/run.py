@@ -276,7 +276,9 @@ def child_profile(op_id: str, size: str, out: Path) -> None:
     with _Sampler() as sampler:
         op.run(arg)
     wall = time.perf_counter() - t
-    text.write(f"== {op_id} at {size}: {wall:.3f} s wall (sampled run)\n")
+    text.write(
+        f"== {op_id} at {size}: {wall:.3f} s wall (sampled run; cfnb source {cfnb_source_digest()})\n"
+    )
     if statements:
         text.write("-- DuckDB statements of that run, slowest first (seconds, SQL)\n")
         for secs, sql in sorted(statements, reverse=True)[:10]:
