@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser.lab import CHROMIUM_ARGS  # one list of the flags Chromium needs here
 
 import cfnb
 from cfnb.report import ReportResult, build_report
@@ -34,16 +35,6 @@ sync_api = pytest.importorskip(
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHART = ".cfnb-chart"
 DRAWN = ".cfnb-chart svg.marks, .cfnb-chart canvas.marks"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 def _chromium() -> str | None:
@@ -89,7 +80,7 @@ def page_log(report: ReportResult) -> dict[str, Any]:
             profile,
             executable_path=CHROMIUM,
             headless=True,
-            args=CHROMIUM_ARGS,
+            args=list(CHROMIUM_ARGS),
             viewport={"width": 1280, "height": 1000},
         )
         try:
