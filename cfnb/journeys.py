@@ -102,12 +102,14 @@ Mode: TypeAlias = Literal["lifecycle", "best_path"]
 MODES: tuple[Mode, ...] = ("lifecycle", "best_path")
 
 _I64: TypeAlias = npt.NDArray[np.int64]
+_I32: TypeAlias = npt.NDArray[np.int32]
 _BOOL: TypeAlias = npt.NDArray[np.bool_]
 _REQUIRED = ("user_id", "event", "ts")
 _KEY = "__cfnb_key"
 _RUN, _POS = "__cfnb_run", "__cfnb_pos"
-# Fixed, so the (only) use of the hash, grouping rows by user, is reproducible.
+# Fixed, so the (only) use of the hashes, grouping rows by user, is reproducible.
 _HASH_SEED = 0x5EED
+_CHECK_SEED = 0xC4EC
 
 
 class MatchLike(Protocol):
@@ -171,19 +173,23 @@ class _Rows:
 
     def where(self, rows: _I64) -> _I64:
         """Positions of event-table rows (every one must be among these rows)."""
-        inverse = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=np.int64)
-        keep = self.row <= inverse.size - 1
-        inverse[self.row[keep]] = np.flatnonzero(keep)
-        return inverse[rows]
+        return self._position[rows]
+
+    @functools.cached_property
+    def _position(self) -> _I64:
+        # Built once: an edit maps every kept stage's rows back to positions through it.
+        position = np.full(self.row.size, -1, dtype=np.int64)
+        position[self.row] = np.arange(self.row.size)
+        return position
 
 
 def _micros(value: dt.timedelta | None) -> int | None:
     return None if value is None else value // dt.timedelta(microseconds=1)
 
 
-def _user_hash(user_id: pl.Expr) -> pl.Expr:
+def _user_hash(user_id: pl.Expr, seed: int) -> pl.Expr:
     """A 64-bit key that groups rows by user far faster than sorting the id strings."""
-    return user_id.hash(_HASH_SEED)
+    return user_id.hash(seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,31 +226,19 @@ def _log_index(events: pl.DataFrame) -> _LogIndex:
 
 
 def _build_index(events: pl.DataFrame) -> _LogIndex:
-    user, prev = pl.col("user_id"), pl.col("user_id").shift()
-    in_order = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
     ts = events["ts"].to_physical().to_numpy().astype(np.int64)
     names = sorted(events["event"].unique().drop_nulls().to_list())
     # Code len(names) (never looked up as a name) stands for a missing event name.
     enum = events["event"].cast(pl.Enum(names)).to_physical().fill_null(len(names))
-    codes = enum.to_numpy().astype(np.int64)
+    codes = enum.to_numpy().astype(np.int32)
     order: _I64 | None = None
-    if events.select(in_order.fill_null(True).all()).item():
+    if _in_user_order(events):
         # A table stored in (user_id, ts) order (as a loader can cheaply keep it) needs
         # no sort at all.
+        user, prev = pl.col("user_id"), pl.col("user_id").shift()
         new_user = events.select((user != prev).fill_null(True)).to_series().to_numpy()
     else:
-        uh = events.select(_user_hash(user)).to_series()
-        keys = pl.DataFrame({"uh": uh, "ts": ts})
-        order = keys.select(pl.arg_sort_by("uh", "ts")).to_series().to_numpy().astype(np.int64)
-        ids = events["user_id"].gather(order)
-        sorted_uh = uh.gather(order)
-        if ((sorted_uh == sorted_uh.shift()) & (ids != ids.shift())).any():
-            # Two users share a 64-bit hash: sort by the ids themselves (slower, exact).
-            order = events.select(pl.arg_sort_by("user_id", "ts")).to_series().to_numpy()
-            order = order.astype(np.int64)
-            ids = events["user_id"].gather(order)
-        new_user = (ids != ids.shift()).fill_null(True).to_numpy()
-        ts, codes = ts[order], codes[order]
+        order, new_user, ts, codes = _user_order(events, ts, codes)
     new_moment = new_user.copy()
     new_moment[1:] |= ts[1:] != ts[:-1]
     starts = np.flatnonzero(new_moment)
@@ -256,9 +250,95 @@ def _build_index(events: pl.DataFrame) -> _LogIndex:
         ts=ts,
         tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
         shared=np.flatnonzero(shared),
-        codes=codes.astype(np.int32),
+        codes=codes,
         names={name: code for code, name in enumerate(names)},
     )
+
+
+def _in_user_order(events: pl.DataFrame) -> bool:
+    user, prev = pl.col("user_id"), pl.col("user_id").shift()
+    in_order = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
+    check = in_order.fill_null(True).all()
+    # Most logs are in time order, not user order: a short prefix usually says so at once.
+    if not events.head(1024).select(check).item():
+        return False
+    return bool(events.select(check).item())
+
+
+def _user_order(events: pl.DataFrame, ts: _I64, codes: _I32) -> tuple[_I64, _BOOL, _I64, _I32]:
+    """Row order grouping each user's rows in ts order; where each user starts; ts, codes.
+
+    Users are grouped by a 64-bit hash of the id (sorting the id strings is several times
+    slower), and two ids sharing it are told apart by a second, independent hash;
+    should both ever collide, the ids themselves are sorted.
+    """
+    user = pl.col("user_id")
+    hashes = events.select(
+        _user_hash(user, _HASH_SEED).alias("h"), _user_hash(user, _CHECK_SEED).alias("c")
+    )
+    h, check = hashes.to_series(0).to_numpy(), hashes.to_series(1).to_numpy()
+    n = ts.size
+    time_ordered = bool(n) and bool(np.all(ts[1:] >= ts[:-1]))
+    if time_ordered:
+        order, key = _time_ordered_groups(h)
+    else:
+        keys = pl.DataFrame({"h": h, "ts": ts})
+        order = keys.select(pl.arg_sort_by("h", "ts")).to_series().to_numpy().astype(np.int64)
+        key = h[order]
+    # One multi-column gather is cheaper than three NumPy takes.
+    moved = pl.DataFrame({"c": check, "t": ts, "e": codes}).gather(pl.Series(order))
+    sorted_check = moved["c"].to_numpy(writable=True)
+    sorted_ts, sorted_codes = moved["t"].to_numpy(writable=True), moved["e"].to_numpy(writable=True)
+    new_user = np.ones(n, dtype=bool)
+    new_user[1:] = key[1:] != key[:-1]
+    clash = _clashes(new_user, sorted_check)
+    if clash.size and time_ordered:
+        # Hashes agreeing in the high bits the sort kept interleave: regroup the rows of
+        # those keys by the whole hash. A key's rows form one contiguous block, so
+        # reordering within blocks moves no other row.
+        pos = np.flatnonzero(np.isin(key, np.unique(key[clash])))
+        sub = order[pos]
+        sub = sub[np.lexsort((sub, h[sub], key[pos]))]
+        order[pos] = sub
+        sorted_ts[pos], sorted_codes[pos], sorted_check[pos] = ts[sub], codes[sub], check[sub]
+        whole = h[sub]
+        new_user[pos[1:]] |= whole[1:] != whole[:-1]
+        clash = _clashes(new_user, sorted_check)
+    if clash.size:
+        return _exact_user_order(events, ts, codes)
+    return order, new_user, sorted_ts, sorted_codes
+
+
+def _clashes(new_user: _BOOL, check: npt.NDArray[np.uint64]) -> _I64:
+    """Positions grouped with the previous row whose check hash differs from it."""
+    return np.flatnonzero(~new_user[1:] & (check[1:] != check[:-1])) + 1
+
+
+def _exact_user_order(
+    events: pl.DataFrame, ts: _I64, codes: _I32
+) -> tuple[_I64, _BOOL, _I64, _I32]:
+    order = events.select(pl.arg_sort_by("user_id", "ts")).to_series().to_numpy()
+    order = order.astype(np.int64)
+    ids = events["user_id"].gather(order)
+    return order, (ids != ids.shift()).fill_null(True).to_numpy(), ts[order], codes[order]
+
+
+def _time_ordered_groups(h: npt.NDArray[np.uint64]) -> tuple[_I64, npt.NDArray[np.uint64]]:
+    """For rows in time order: an order grouping them by the hashes' high bits; those bits.
+
+    Sorting plain integers is many times faster than an argsort, so the row number rides
+    in the low bits of each key, under the hash's high bits: rows of one key stay in
+    time order.
+    """
+    n = h.size
+    bits = max(int(n - 1).bit_length(), 1)
+    low = np.uint64((1 << bits) - 1)
+    keys = np.arange(n, dtype=np.uint64)
+    keys |= h & ~low
+    keys.sort()
+    order = (keys & low).view(np.int64)
+    keys >>= np.uint64(bits)
+    return order, keys
 
 
 def _stage_masks(
@@ -620,6 +700,10 @@ class Journeys:
     factory: FactoryLike = field(repr=False)
     _events: pl.DataFrame = field(repr=False)
     _state: _Lifecycle | _BestPath = field(repr=False)
+    # Each user's row that set reach_0, and columns gathered at those rows: shared with
+    # the journeys of an edit that leaves the rows alone (window, period, segment edits).
+    _row0: _I64 = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _gathered: dict[str, pl.Series] = field(repr=False, default_factory=dict)
 
     def update(self, factory: FactoryLike) -> Journeys:
         """The journeys of an edited factory, recomputing only what the edit touches.
@@ -664,7 +748,7 @@ class Journeys:
                 state = _best_path(rows, new, changed, state)
         elif changed < len(before):
             state = _truncate(state, changed)
-        return _assemble(self._events, factory, state, self.last_ts)
+        return _assemble(self._events, factory, state, self.last_ts, prior=self)
 
     def _repr_html_(self) -> str:
         reached = " → ".join(
@@ -749,6 +833,7 @@ def _assemble(
     factory: FactoryLike,
     state: _Lifecycle | _BestPath,
     last_ts: dt.datetime | None,
+    prior: Journeys | None = None,
 ) -> Journeys:
     _check_factory(events, factory)
     stages = list(factory.stages)
@@ -757,19 +842,28 @@ def _assemble(
         reached, ts, row0 = _lifecycle_reach(state, stages, window)
     else:
         reached, ts, row0 = _best_path_reach(state, stages, window)
+    same_rows = prior is not None and np.array_equal(prior._row0, row0)
+    gathered = prior._gathered if prior is not None and same_rows else {}
     index = pl.Series(row0, dtype=pl.Int64)
-    columns: dict[str, pl.Series] = {"user_id": events["user_id"].gather(index)}
-    for i in range(len(stages)):
-        columns[f"reach_{i}"] = pl.Series(f"reach_{i}", ts[:, i], dtype=pl.Int64)
-    table = pl.DataFrame(columns).with_columns(
-        pl.when(pl.Series(reached[:, i])).then(pl.col(f"reach_{i}")).cast(UTC_US)
+    for name in ("user_id", *factory.segment_by):
+        if name not in gathered:
+            gathered[name] = events[name].gather(index)
+    raw = pl.DataFrame(
+        {f"t{i}": ts[:, i] for i in range(len(stages))}
+        | {f"m{i}": reached[:, i] for i in range(len(stages))}
+    )
+    reach = raw.select(
+        pl.when(pl.col(f"m{i}")).then(pl.col(f"t{i}")).cast(UTC_US).alias(f"reach_{i}")
         for i in range(len(stages))
     )
-    if factory.segment_by:
-        table = pl.concat(
-            [table, events.select(pl.col(list(factory.segment_by)).gather(index))],
-            how="horizontal",
-        )
+    table = pl.concat(
+        [
+            gathered["user_id"].to_frame(),
+            reach,
+            pl.DataFrame([gathered[n] for n in factory.segment_by]),
+        ],
+        how="horizontal",
+    )
     return Journeys(
         table=table,
         stages=tuple(s.name for s in stages),
@@ -779,6 +873,8 @@ def _assemble(
         factory=factory,
         _events=events,
         _state=state,
+        _row0=row0,
+        _gathered=gathered,
     )
 
 

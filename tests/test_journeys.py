@@ -222,11 +222,32 @@ def test_colliding_user_hashes_fall_back_to_exact_grouping(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     events = log(("aa", "visit", 0), ("bb", "signup", 1), ("aa", "signup", 2), ("bb", "visit", 3))
-    # Every two-letter id now hashes alike, as a real 64-bit collision would.
-    monkeypatch.setattr(cfnb.journeys, "_user_hash", lambda e: e.str.len_bytes().cast(pl.UInt64))
-    j = build_journeys(events, Factory(VISIT_SIGNUP_PAY))
-    assert reach(j, "aa") == [0, 2, None]
-    assert reach(j, "bb") == [3, None, None]
+
+    # Every two-letter id now hashes alike, as a real 64-bit collision would; the second,
+    # independent hash tells them apart.
+    def colliding(e: pl.Expr, seed: int) -> pl.Expr:
+        return (
+            e.str.len_bytes().cast(pl.UInt64) if seed == cfnb.journeys._HASH_SEED else e.hash(seed)
+        )
+
+    monkeypatch.setattr(cfnb.journeys, "_user_hash", colliding)
+    for rows in (events, events.reverse()):  # time-ordered and not
+        j = build_journeys(rows, Factory(VISIT_SIGNUP_PAY))
+        assert reach(j, "aa") == [0, 2, None]
+        assert reach(j, "bb") == [3, None, None]
+
+
+def test_hashes_sharing_their_high_bits_still_group_users_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    visits = (("a", "visit"), ("b", "signup"), ("c", "visit"), ("a", "signup"))
+    events = log(*((u, ev, t) for t in range(0, 40, 4) for u, ev in visits))
+    expected = build_journeys(events, Factory(VISIT_SIGNUP_PAY)).table.sort("user_id")
+    # A time-ordered log is grouped on the hashes' high bits: make them all zero, so every
+    # user's rows interleave under one key and have to be regrouped by the whole hash.
+    monkeypatch.setattr(cfnb.journeys, "_user_hash", lambda e, seed: e.hash(seed) & 0x3F)
+    j = build_journeys(events.clone(), Factory(VISIT_SIGNUP_PAY))
+    assert j.table.sort("user_id").equals(expected)
 
 
 def test_missing_columns_are_named() -> None:

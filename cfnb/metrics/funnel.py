@@ -152,19 +152,27 @@ def _group_expr(journeys: JourneysLike, by: str | None) -> pl.Expr | None:
 
 
 def _stage_rows(table: pl.DataFrame, n: int, keys: list[str]) -> pl.DataFrame:
-    parts = []
+    names = ("users", "median_seconds", "p25_seconds", "p75_seconds")
+    aggs = []
     for i in range(n):
         reach = pl.col(f"reach_{i}")
         secs = _seconds(reach, pl.col(f"reach_{i - 1}")) if i else pl.lit(None, pl.Float64)
-        aggs = [
-            reach.count().cast(pl.Int64).alias("users"),
-            secs.median().alias("median_seconds"),
-            secs.quantile(0.25, interpolation="linear").alias("p25_seconds"),
-            secs.quantile(0.75, interpolation="linear").alias("p75_seconds"),
+        aggs += [
+            reach.count().cast(pl.Int64).alias(f"users {i}"),
+            secs.median().alias(f"median_seconds {i}"),
+            secs.quantile(0.25, interpolation="linear").alias(f"p25_seconds {i}"),
+            secs.quantile(0.75, interpolation="linear").alias(f"p75_seconds {i}"),
         ]
-        part = table.group_by(keys).agg(aggs) if keys else table.select(aggs)
-        parts.append(part.with_columns(pl.lit(i, pl.Int64).alias("step")))
-    return pl.concat(parts)
+    # One pass computing every stage at once: Polars runs the aggregations in parallel.
+    wide = table.group_by(keys).agg(aggs) if keys else table.select(aggs)
+    return pl.concat(
+        wide.select(
+            *keys,
+            *(pl.col(f"{name} {i}").alias(name) for name in names),
+            pl.lit(i, pl.Int64).alias("step"),
+        )
+        for i in range(n)
+    )
 
 
 def _with_rates(rows: pl.DataFrame, stages: Sequence[str], keys: list[str]) -> pl.DataFrame:
