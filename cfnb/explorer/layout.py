@@ -120,8 +120,8 @@ def unvalidated(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     if getattr(to_dict, "_cfnb_unvalidated", False):
         return chart
 
-    def quick(*args: Any, validate: bool = False, **kwargs: Any) -> dict[str, Any]:
-        return to_dict(*args, validate=validate, **kwargs)
+    def quick(validate: bool = False, **kwargs: Any) -> dict[str, Any]:
+        return to_dict(validate=validate, **kwargs)
 
     quick._cfnb_unvalidated = True  # type: ignore[attr-defined]
     object.__setattr__(chart, "to_dict", quick)
