@@ -556,3 +556,52 @@ def test_docstring_examples_run() -> None:
     result = doctest.testmod(cfnb.metrics.retention, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def _active(name: str) -> object:
+    from cfnb.spec import any_event, event, event_in, prop
+
+    return {
+        "none": None,
+        "any event": any_event(),
+        "session": event("session"),
+        "session or purchase": event_in("session", "purchase"),
+        "the acquisition event": event("visit"),
+        "a property": prop("channel") == "ads",
+        "a number": prop("amount") >= 20,
+    }[name]
+
+
+@pytest.mark.parametrize("mode", ["lifecycle", "best_path"])
+@pytest.mark.parametrize(
+    "active",
+    [
+        "none",
+        "any event",
+        "session",
+        "session or purchase",
+        "the acquisition event",
+        "a property",
+        "a number",
+    ],
+)
+def test_activity_from_the_journeys_index_equals_the_join_of_every_event(
+    mode: str, active: str
+) -> None:
+    """The fast path (journeys built on these events) against the plain Polars join."""
+    from types import SimpleNamespace
+
+    from cfnb.datasets import load_sample
+    from cfnb.journeys import build_journeys
+    from cfnb.spec import Factory, Stage
+
+    events = load_sample().events
+    factory = Factory([Stage("Visit", "visit"), Stage("Signup", "signup")], mode=mode)  # type: ignore[arg-type]
+    j = build_journeys(events, factory)
+    condition = _active(active)
+    fast = activity(events, j, condition)  # type: ignore[arg-type]
+    slow = activity(events, SimpleNamespace(table=j.table), condition)  # type: ignore[arg-type]
+    assert j.active_instants(events, condition) is not None  # type: ignore[arg-type]
+    assert fast.table["offsets"].list.len().sum() > 0
+    assert_frame_equal(fast.table, slow.table)
+    assert fast.condition == slow.condition

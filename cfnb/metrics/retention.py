@@ -155,21 +155,29 @@ def activity(
             "with cfnb.load(), which parses times to UTC"
         )
     condition = "any event"
+    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
     if active is not None:
         if isinstance(active, pl.Expr):
             expr, condition = active, str(active)
         else:
             expr, condition = active.to_polars(), active.describe()
-        try:
+    try:
+        # Journeys built on these very events answer from their index (no join).
+        fast = getattr(journeys, "active_instants", None)
+        offsets = (
+            fast(frame, active) if fast is not None and not isinstance(active, pl.Expr) else None
+        )
+        if offsets is not None:
+            return Activity(table=users.with_columns(offsets), condition=condition)
+        if active is not None:
             frame = frame.lazy().filter(expr).collect()
-        except pl.exceptions.ColumnNotFoundError as err:
-            raise SpecError(
-                "active",
-                f"the retention condition {condition} names a column the events do not "
-                f"have ({err}); the events have {choice_list(frame.columns)}",
-            ) from err
+    except pl.exceptions.ColumnNotFoundError as err:
+        raise SpecError(
+            "active",
+            f"the retention condition {condition} names a column the events do not "
+            f"have ({err}); the events have {choice_list(frame.columns)}",
+        ) from err
 
-    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
     offsets = (
         frame.lazy()
         .select("user_id", pl.col("ts").dt.convert_time_zone("UTC").cast(UTC_US))
@@ -347,6 +355,12 @@ def _anchor_stage(stages: Sequence[str], cohort_by: str | int) -> int:
 
 
 def _check_activity(users: pl.DataFrame, act: Activity) -> pl.DataFrame:
+    table = act.table
+    if table.height == users.height and all(
+        table[c].equals(users[c]) for c in ("user_id", "reach_0")
+    ):
+        # Built from these very journeys, row for row (the usual case): no join needed.
+        return users.with_columns(table["offsets"])
     joined = users.join(act.table.rename({"reach_0": "_act_reach_0"}), on="user_id", how="left")
     stale = joined.filter(
         pl.col("_act_reach_0").is_null() | (pl.col("_act_reach_0") != pl.col("reach_0"))
