@@ -138,9 +138,11 @@ def _referrers(journeys: JourneysLike, frame: pl.DataFrame | None, column: str) 
         return table.select("user_id", _referrer=pl.col(column).cast(pl.String))
     if frame is not None and column in frame.columns:
         at_reach = (
-            frame.select("user_id", pl.col("ts").cast(UTC_US), pl.col(column).cast(pl.String))
+            # Rows with a referrer are few: keep only them before joining to the users.
+            frame.filter(pl.col(column).is_not_null())
+            .select("user_id", pl.col("ts").cast(UTC_US), pl.col(column).cast(pl.String))
             .join(table.select("user_id", "reach_0"), on="user_id")
-            .filter(pl.col("ts") == pl.col("reach_0"), pl.col(column).is_not_null())
+            .filter(pl.col("ts") == pl.col("reach_0"))
             .group_by("user_id")
             .agg(_referrer=pl.col(column).min())
         )

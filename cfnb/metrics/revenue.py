@@ -260,23 +260,32 @@ def _by_age(
     if oldest < 0:
         return pl.DataFrame(schema=_AGE_SCHEMA)
     ages = pl.DataFrame({"age": pl.int_range(0, oldest + 1, eager=True).cast(pl.Int64)})
-    paid_by_age = (
-        payments.with_columns(age=whole_periods(pl.col("reach_0"), pl.col("ts"), period))
-        .group_by("user_id", "age")
-        .agg(_amount=pl.col("_amount").sum())
-    )
-    grid = (
+    # Histograms instead of a users x ages grid (which outgrows memory on big logs):
+    # cell (cohort, a) counts users whose period a has elapsed (elapsed > a), and sums
+    # the payments made at ages 0 … a by those users (a payment at age p of a user with
+    # `elapsed` periods counts in every cell p <= a < elapsed).
+    eligible = (
         aged.filter(pl.col("_elapsed") > 0)
-        .select("user_id", "cohort", "_elapsed")
+        .group_by("cohort", "_elapsed")
+        .agg(n=pl.len())
         .join(ages, how="cross")
         .filter(pl.col("age") < pl.col("_elapsed"))
-        .join(paid_by_age, on=["user_id", "age"], how="left")
-        .with_columns(pl.col("_amount").fill_null(0.0))
-        .sort("user_id", "age")
-        .with_columns(_cumulative=pl.col("_amount").cum_sum().over("user_id"))
+        .group_by("cohort", "age")
+        .agg(users=pl.col("n").sum().cast(pl.Int64))
     )
-    cells = grid.group_by("cohort", "age").agg(
-        users=pl.len().cast(pl.Int64), revenue=pl.col("_cumulative").sum()
+    paid = (
+        payments.join(aged.select("user_id", "_elapsed"), on="user_id")
+        .with_columns(paid_at=whole_periods(pl.col("reach_0"), pl.col("ts"), period))
+        .filter((pl.col("paid_at") >= 0) & (pl.col("paid_at") < pl.col("_elapsed")))
+        .group_by("cohort", "paid_at", "_elapsed")
+        .agg(_amount=pl.col("_amount").sum())
+        .join(ages, how="cross")
+        .filter((pl.col("paid_at") <= pl.col("age")) & (pl.col("age") < pl.col("_elapsed")))
+        .group_by("cohort", "age")
+        .agg(revenue=pl.col("_amount").sum())
+    )
+    cells = eligible.join(paid, on=["cohort", "age"], how="left").with_columns(
+        pl.col("revenue").fill_null(0.0)
     )
     cohorts = users.select("cohort").unique()
     return (
