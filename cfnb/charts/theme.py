@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -166,8 +167,15 @@ def apply(chart: alt.TopLevelMixin) -> AnyChart:
     data included) once per call, which is most of the cost of building a chart.
     """
     out = cast(AnyChart, chart).copy(deep=False)
-    out.config = config()
+    out.config = _shared_config()
     return out
+
+
+@functools.cache
+def _shared_config() -> alt.Config:
+    # Building the configuration validates two dozen schema objects (~20 ms), once per
+    # chart; the explorer redraws charts on every edit. Charts only read it.
+    return config()
 
 
 def strip(chart: AnyChart) -> AnyChart:
