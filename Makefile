@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # The stamp changes with pyproject.toml, so a change of dependencies reinstalls.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup browser demo notebooks test lint typecheck pytest sample clean
+.PHONY: setup browser java demo notebooks test lint typecheck pytest sample clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 	  echo "note: could not install chromium; browser tests will be skipped"
+
+# The Spark tests (tests/test_spark.py) need a Java 17 runtime; without one they skip.
+java:
+	@command -v java >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; } || \
+	  echo "note: could not install Java 17; Spark tests will be skipped"
 
 demo: setup
 	$(BIN)/cfnb check data/sample_events.csv
@@ -39,7 +45,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup browser
+pytest: setup browser java
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -615,6 +615,8 @@ def update_readme() -> None:
     latest: dict[str, Path] = {}
     for path in sorted(RESULTS.glob("*.json")):
         size = path.stem.split("-", 3)[-1]  # <yyyy>-<mm>-<dd>-<size>
+        if not size[:1].isdigit() or "-" in size:
+            continue  # another suite's results (e.g. <size>-spark.json)
         latest[size] = path  # sorted by name, so the last one is the latest date
     parts = []
     for path in sorted(latest.values(), key=_size_key):

@@ -11,11 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 import duckdb
 
-__all__ = ["connect", "ident", "string_literal"]
+__all__ = ["connect", "ident", "interruptible", "string_literal"]
+
+_T = TypeVar("_T")
 
 
 def connect(
@@ -69,3 +74,49 @@ def string_literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError(f"text cannot contain NUL characters: {value!r}")
     return "'" + value.replace("'", "''") + "'"
+
+
+def interruptible(
+    con: duckdb.DuckDBPyConnection,
+    work: Callable[[], _T],
+    *,
+    progress: Callable[[float], None] | None = None,
+    every: float = 0.5,
+) -> _T:
+    """Run ``work`` (which queries ``con``) so that Ctrl-C stops it at once.
+
+    A KeyboardInterrupt (Ctrl-C, or Jupyter's "interrupt kernel") reaches Python only
+    between bytecodes, and a long DuckDB statement holds the main thread for its whole
+    run. So ``work`` runs in a worker thread while this thread waits; on an interrupt it
+    asks DuckDB to stop (``con.interrupt()``), waits for the worker to unwind, and
+    re-raises the KeyboardInterrupt. ``progress``, when given, is called every
+    ``every`` seconds with the running statement's percentage done (0-100).
+    """
+    if progress is not None:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+    outcome: list[_T] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="cfnb-duckdb", daemon=True).start()
+    try:
+        while not done.wait(every):
+            if progress is not None:
+                progress(max(con.query_progress(), 0.0))
+    except KeyboardInterrupt:
+        con.interrupt()
+        while not done.wait(every):
+            con.interrupt()  # a statement started after the first request
+        raise
+    if failure:
+        raise failure[0]
+    return outcome[0]

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
-from cfnb.journeys import Journeys, build_journeys
+from cfnb.backend import (
+    Backend,
+    EarlyEvents,
+    Invites,
+    LocalBackend,
+    Payments,
+    Referrers,
+    backend_for,
+)
+from cfnb.journeys import Journeys
 from cfnb.metrics import activation as _activation
 from cfnb.metrics import constraint as _constraint
 from cfnb.metrics import funnel as _funnel
@@ -56,13 +65,17 @@ def run(factory: Factory, log: EventLog | pl.DataFrame) -> FactoryRun:
     Unknown columns are an error and unknown event names a warning (see
     :meth:`Factory.validate`); the warnings are kept in :attr:`FactoryRun.warnings`.
     """
-    events = log.events if not isinstance(log, pl.DataFrame) else log
-    counts = dict(events.group_by("event").len().iter_rows()) if events.height else {}
-    warnings = tuple(factory.validate(dict(events.schema), counts))
-    return FactoryRun(factory, events, build_journeys(events, factory), warnings, _source_of(log))
+    # The backend knows where the events live (in memory, or on Spark); see cfnb.backend.
+    backend = backend_for(log)
+    warnings = tuple(factory.validate(dict(backend.schema), backend.event_counts()))
+    return FactoryRun(factory, backend, backend.journeys(factory), warnings, _source_of(log))
 
 
 def _source_of(log: object) -> str:
+    # An EventLog names its source without making its report (which counts every row).
+    source = getattr(log, "source", None)
+    if isinstance(source, str):
+        return source
     report = getattr(log, "report", None)
     return str(getattr(report, "source", "events frame"))
 
@@ -79,8 +92,11 @@ class FactoryRun:
     ----------
     factory
         The spec measured.
+    backend
+        Where the events live and how journeys and per-user inputs are computed there
+        (:mod:`cfnb.backend`).
     events
-        The events table it was measured on.
+        The events table it was measured on (a log on Spark raises: its events stay there).
     journeys
         One row per acquired user with the reach time of every stage.
     warnings
@@ -90,11 +106,22 @@ class FactoryRun:
     """
 
     factory: Factory
-    events: pl.DataFrame = field(repr=False)
+    backend: Backend = field(repr=False)
     journeys: Journeys = field(repr=False)
     warnings: tuple[str, ...] = ()
     source: str = "events frame"
     _cache: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Before the backend seam the second field was the events frame; a frame given
+        # there (bench/ops.py builds runs that way) still means "the local backend".
+        if isinstance(self.backend, pl.DataFrame):
+            object.__setattr__(self, "backend", LocalBackend(self.backend))
+
+    @property
+    def events(self) -> pl.DataFrame:
+        """The events table the run was measured on."""
+        return self.backend.events
 
     # ------------------------------------------------------------------ plumbing
 
@@ -113,8 +140,10 @@ class FactoryRun:
         if factory == self.factory:
             return self
         counts = self._event_counts
-        warnings = tuple(factory.validate(dict(self.events.schema), counts))
-        new = FactoryRun(factory, self.events, self.journeys.update(factory), warnings, self.source)
+        warnings = tuple(factory.validate(dict(self.backend.schema), counts))
+        new = FactoryRun(
+            factory, self.backend, self.journeys.update(factory), warnings, self.source
+        )
         # Activity depends only on reach_0 and the `active` condition: keep it when neither moved.
         if (
             "activity" in self.__dict__
@@ -126,14 +155,12 @@ class FactoryRun:
 
     @cached_property
     def _event_counts(self) -> dict[str, int]:
-        if not self.events.height:
-            return {}
-        return {str(k): int(v) for k, v in self.events.group_by("event").len().iter_rows()}
+        return self.backend.event_counts()
 
     @cached_property
     def activity(self) -> _retention.Activity:
         """Per-user times of "active" events after acquisition (the spec's ``active``)."""
-        return _retention.activity(self.events, self.journeys, self.factory.active)
+        return self.backend.activity(self.journeys, self.factory.active)
 
     def _stage_named(self, name: str) -> Predicate | None:
         for stage in self.factory.stages:
@@ -246,17 +273,21 @@ class FactoryRun:
 
     def activation_effect(self, **options: Any) -> _activation.ActivationEffect:
         """Retention, revenue and referral of activated vs not, with ratios and 95% intervals."""
-        # The events only serve the referral outcome, which needs a referrer column.
-        if options.get("referrer", "referrer") in self.events.columns:
-            options.setdefault("events", self.events)
-        options.setdefault("activity", self.activity)
         key = (
             "activation_effect",
             tuple(sorted((k, v) for k, v in options.items() if k not in ("events", "activity"))),
         )
-        return self._cached(
-            key, lambda: _activation.activation_effect(self.journeys, self.factory, **options)
-        )
+
+        def compute() -> _activation.ActivationEffect:
+            # The events only serve the referral outcome, which needs a referrer column.
+            referrer = options.get("referrer", "referrer")
+            if referrer in self.backend.schema and "events" not in options:
+                events, overrides = self.backend.inputs(Referrers(referrer), self.journeys)
+                options.update(events=events, **overrides)
+            options.setdefault("activity", self.activity)
+            return _activation.activation_effect(self.journeys, self.factory, **options)
+
+        return self._cached(key, compute)
 
     def activation_candidates(self, **options: Any) -> _activation.ActivationCandidates:
         """Events in a user's first days ranked by how well they separate retained from churned."""
@@ -265,29 +296,41 @@ class FactoryRun:
             "activation_candidates",
             tuple(sorted((k, v) for k, v in options.items() if k != "factory")),
         )
-        return self._cached(
-            key, lambda: _activation.activation_candidates(self.events, self.journeys, **options)
-        )
+
+        def compute() -> _activation.ActivationCandidates:
+            need = EarlyEvents(tuple(sorted((k, v) for k, v in options.items() if k != "factory")))
+            events, overrides = self.backend.inputs(need, self.journeys)
+            return _activation.activation_candidates(
+                events, self.journeys, **{**options, **overrides}
+            )
+
+        return self._cached(key, compute)
 
     def referral(
         self, *, invite: Predicate | None = None, referrer: str = "referrer"
     ) -> _referral.ReferralResult:
         """Share of users who refer, referred users and the viral coefficient."""
         pred = invite if invite is not None else self._stage_named("referral")
-        return self._cached(
-            ("referral", pred, referrer),
-            lambda: _referral.referral(self.journeys, self.events, invite=pred, referrer=referrer),
-        )
+
+        def compute() -> _referral.ReferralResult:
+            events, overrides = self.backend.inputs(Invites(pred, referrer), self.journeys)
+            kwargs: dict[str, Any] = {"invite": pred, "referrer": referrer, **overrides}
+            return _referral.referral(self.journeys, events, **kwargs)
+
+        return self._cached(("referral", pred, referrer), compute)
 
     def revenue(
         self, *, paid: Predicate | None = None, amount: str = "amount"
     ) -> _revenue.RevenueResult:
         """Paying share, revenue and ARPU per cohort, cumulative revenue per user by age."""
         pred = paid if paid is not None else self._stage_named("revenue")
-        return self._cached(
-            ("revenue", pred, amount),
-            lambda: _revenue.revenue(self.journeys, self.events, paid=pred, amount=amount),
-        )
+
+        def compute() -> _revenue.RevenueResult:
+            events, overrides = self.backend.inputs(Payments(pred, amount), self.journeys)
+            kwargs: dict[str, Any] = {"paid": pred, "amount": amount, **overrides}
+            return _revenue.revenue(self.journeys, events, **kwargs)
+
+        return self._cached(("revenue", pred, amount), compute)
 
     # ------------------------------------------------------------------ output
 

@@ -91,7 +91,12 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load_from_args(args: argparse.Namespace) -> EventLog:
-    return load(args.file, **_load_options(args))
+    # At a terminal a long load shows how far it is; piped or captured output stays clean.
+    interactive = sys.stderr.isatty()
+    log = load(args.file, **_load_options(args), progress=interactive)
+    if interactive:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    return log
 
 
 def _print_report(report: LoadReport, as_json: bool, extra: dict[str, Any] | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -120,14 +120,32 @@ class EventLog:
     so the frames it hands out are computed once and shared.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        report: LoadReport | Callable[[], LoadReport],
+        *,
+        source: str | None = None,
+    ) -> None:
         self._con = con
         self._report = report
+        self._source = source
 
     @property
     def report(self) -> LoadReport:
-        """The load report: rows read, loaded, rejected by reason, duplicates, users, time range."""
+        """The load report: rows read, loaded, rejected by reason, duplicates, users, time range.
+
+        Its exact duplicate and distinct-user counts each take a pass over every row, so
+        the loader leaves the report to be made here, the first time it is asked for.
+        """
+        if not isinstance(self._report, LoadReport):
+            self._report = self._report()
         return self._report
+
+    @property
+    def source(self) -> str:
+        """Where the events came from: the file, files or kind of frame (as in the report)."""
+        return self._source if self._source is not None else self.report.source
 
     @cached_property
     def events(self) -> pl.DataFrame:
@@ -166,7 +184,7 @@ class EventLog:
     @property
     def time_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """First and last event time (UTC)."""
-        return self._report.first_ts, self._report.last_ts
+        return self.report.first_ts, self.report.last_ts
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -174,14 +192,14 @@ class EventLog:
         return self._con
 
     def __len__(self) -> int:
-        return self._report.rows_loaded
+        return self.report.rows_loaded
 
     def __repr__(self) -> str:
-        r = self._report
+        r = self.report
         return (
             f"<EventLog {r.source}: {r.rows_loaded:,} events, {r.users:,} users, "
             f"{len(r.event_counts)} event names, {r.rows_rejected:,} rejected>"
         )
 
     def _repr_html_(self) -> str:
-        return self._report._repr_html_()
+        return self.report._repr_html_()

@@ -52,6 +52,15 @@ column is a null, and so is NaN in a float user column.
 
 Exact duplicates are rows whose loaded values (user, event, instant, every property) are
 all equal; they are counted either way, and ``duplicates="drop"`` keeps only the first.
+
+Several files (a directory or a glob) load as one log. CSV files must share their columns
+(in any order): a column only some files have is an error naming it, never dropped. A
+0-byte file among several holds no record and is skipped; a corrupt one (a Parquet file
+that does not read, a gzip file cut short) is an error naming it. Column names ``__file``,
+``__row``, ``__line``, ``__reason`` and ``__p_…`` are cfnb's own and are refused, and so
+are two columns of a frame that differ only in case (DuckDB names are case-insensitive; a
+CSV header's second ``plan`` or ``Plan`` becomes ``plan_1``). The inputs of
+``tests/data/bad`` and their outcomes show these rules at work.
 """
 
 from __future__ import annotations
@@ -59,8 +68,12 @@ from __future__ import annotations
 import glob as globmod
 import gzip
 import os
+import re
+import sys
+import time
+import zlib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -68,7 +81,7 @@ import duckdb
 import pyarrow as pa
 
 from cfnb import errors
-from cfnb._duck import connect, ident, string_literal
+from cfnb._duck import connect, ident, interruptible, string_literal
 from cfnb.eventlog import EventLog, LoadReport
 
 __all__ = ["EVENT_CANDIDATES", "TS_CANDIDATES", "USER_CANDIDATES", "load"]
@@ -133,6 +146,7 @@ def load(
     columns: Sequence[str] | None = None,
     duplicates: Literal["keep", "drop"] = "keep",
     memory_limit: str | None = None,
+    progress: bool | Callable[[float], None] = False,
 ) -> EventLog:
     """Load an event log and account for every row.
 
@@ -166,6 +180,11 @@ def load(
         dropped ones are listed among the rejected rows with reason ``duplicate``.
     memory_limit
         DuckDB's memory limit for this log (e.g. ``"4GB"``); larger loads spill to disk.
+    progress
+        ``True`` prints how far the running step is on standard error every half
+        second; a function is called with that percentage instead. Whatever this says,
+        Ctrl-C (or interrupting the kernel) stops a load within moments and frees its
+        memory and temporary files.
 
     Returns
     -------
@@ -185,11 +204,33 @@ def load(
     if ts_unit is not None and ts_unit not in _TS_UNITS:
         raise ValueError(f"ts_unit must be one of {sorted(_TS_UNITS)}, got {ts_unit!r}")
     _check_tz(tz)
-    con = connect(memory_limit=memory_limit)
+    if _is_spark(source):
+        return _load_spark(
+            source,
+            dict(format=format, delimiter=delimiter, encoding=encoding, columns=columns),
+            user=user,
+            event=event,
+            ts=ts,
+            tz=tz,
+            ts_format=ts_format,
+            ts_unit=ts_unit,
+            event_name=event_name,
+            duplicates=duplicates,
+            memory_limit=memory_limit,
+        )
     try:
+        con = connect(memory_limit=memory_limit)
+    except duckdb.Error as exc:
+        raise errors.LoadError(
+            f"memory_limit must be a size such as '4GB' or '500MB', got {memory_limit!r} "
+            f"(DuckDB said: {str(exc).splitlines()[0]})."
+        ) from None
+
+    def work() -> EventLog:
         staged = _stage(
             con, source, format=format, delimiter=delimiter, encoding=encoding, columns=columns
         )
+        _check_internal_names(staged)
         return _finish(
             con,
             staged,
@@ -202,9 +243,59 @@ def load(
             event_name=event_name,
             duplicates=duplicates,
         )
+
+    try:
+        return interruptible(con, work, progress=_progress_printer(source, progress))
     except BaseException:
         con.close()
         raise
+
+
+def _progress_printer(
+    source: Any, progress: bool | Callable[[float], None]
+) -> Callable[[float], None] | None:
+    if progress is False:
+        return None
+    if progress is not True:
+        return progress
+    name = os.path.basename(str(source)) if isinstance(source, str | os.PathLike) else "frame"
+    start = time.monotonic()
+
+    def show(percent: float) -> None:
+        elapsed = time.monotonic() - start
+        print(
+            f"\rcfnb.load {name}: current step {percent:3.0f}% ({elapsed:.0f} s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def _is_spark(source: Any) -> bool:
+    # By class name, so pyspark is imported only for a Spark DataFrame (see cfnb.spark).
+    from cfnb.spark import is_spark_dataframe
+
+    return is_spark_dataframe(source)
+
+
+def _load_spark(source: Any, file_options: dict[str, Any], **options: Any) -> EventLog:
+    """A PySpark DataFrame: loaded, counted and partitioned on Spark (cfnb.spark)."""
+    given = [
+        k
+        for k, v in {**file_options, "memory_limit": options.pop("memory_limit")}.items()
+        if v is not None
+    ]
+    if given:
+        raise errors.UnsupportedSourceError(
+            f"{', '.join(given)} cannot apply to a Spark DataFrame: Spark has read and parsed "
+            "it already, and it stays on Spark. Drop the option (or read the file with "
+            "Spark's own reader options)."
+        )
+    from cfnb.spark import load
+
+    return load(source, **options)
 
 
 # --------------------------------------------------------------------------- sources
@@ -282,9 +373,13 @@ def _resolve_paths(
         raise errors.UnsupportedSourceError(
             f"format must be 'csv', 'parquet' or 'jsonl', got {fmt!r}."
         )
-    for p in paths:
-        if os.path.getsize(p) == 0:
-            raise errors.EmptyFileError(f"{p!r} is empty (0 bytes): there are no events to load.")
+    # A 0-byte part among several holds no record (exporters write them for empty
+    # partitions): it is skipped. Alone, or when every part is empty, it is an error.
+    full = [p for p in paths if os.path.getsize(p) > 0]
+    if not full:
+        what = repr(paths[0]) if len(paths) == 1 else f"Every file of {text!r}"
+        raise errors.EmptyFileError(f"{what} is empty (0 bytes): there are no events to load.")
+    paths = full
     assert fmt is not None
     return paths, fmt
 
@@ -358,6 +453,8 @@ def _stage_csv(
         con.execute(sql, [paths])
     except duckdb.Error as exc:
         raise _csv_error(paths, exc, encoding) from exc
+    if len(paths) > 1:
+        _check_same_columns(con, paths, options)
 
     # One row per rejected physical line (DuckDB may report a line once per error in it).
     con.execute(
@@ -513,8 +610,16 @@ def _check_utf8(paths: list[str]) -> None:
         if path.lower().endswith(".zst"):
             continue  # no zstd reader in the standard library: DuckDB's own check applies
         opener = gzip.open if path.lower().endswith(".gz") else open
-        with opener(path, "rb") as fh:
-            head: bytes = fh.read(1 << 20)
+        try:
+            with opener(path, "rb") as fh:
+                head: bytes = fh.read(1 << 20)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise _gzip_error(path, str(exc), len(paths)) from None
+        for magic, kind, fix in _MAGIC:
+            if head.startswith(magic):
+                raise errors.UnsupportedSourceError(
+                    f"{path!r} is a {kind} file, not text (it starts with {magic!r}). {fix}"
+                )
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise errors.NotUtf8Error(
                 f"{path!r} is UTF-16 text (it starts with a UTF-16 byte order mark), not UTF-8. "
@@ -531,6 +636,14 @@ def _check_utf8(paths: list[str]) -> None:
                 f"({head[exc.start : exc.start + 4]!r}). Pass encoding='latin-1' (or the file's real "
                 f"encoding, e.g. 'cp1252' or 'utf-16') to cfnb.load."
             ) from None
+
+
+# Files that are not text at all, whatever their name says: their first bytes tell.
+_MAGIC = (
+    (b"PAR1", "Parquet", "Rename it to .parquet, or pass format='parquet' to cfnb.load."),
+    (b"\x1f\x8b", "gzip-compressed", "Rename it to end in .gz (e.g. events.csv.gz)."),
+    (b"PK\x03\x04", "zip (or Excel)", "Unzip it, or export the sheet as CSV."),
+)
 
 
 def _duck_encoding(encoding: str) -> str:
@@ -555,7 +668,63 @@ def _csv_error(paths: list[str], exc: duckdb.Error, encoding: str | None) -> err
         )
     if "No files found" in text or "does not exist" in text:
         return errors.SourceNotFoundError(f"File not found: {where!r}.")
+    if "gzip" in low:  # a .gz file cut short beyond the first megabyte _check_utf8 reads
+        bad = next((p for p in paths if p in text), where)
+        return _gzip_error(bad, text.splitlines()[0], len(paths))
+    if "filename adds column" in low:
+        return errors.LoadError(
+            f"Column '__file' of {where} is reserved by cfnb (names "
+            f"{', '.join(map(repr, _RESERVED))}, '__reason' and '__p_…' are its own); "
+            f"rename it before loading."
+        )
+    if "schema mismatch" in low:
+        return errors.LoadError(
+            f"The files of {where!r} do not all have the same columns: {text.splitlines()[0]} "
+            f"Give every file the same header row (the order of the columns may differ), or load "
+            f"the files with different columns separately."
+        )
     return errors.LoadError(f"Could not read {where!r} as CSV: {text.splitlines()[0]}")
+
+
+def _gzip_error(path: str, detail: str, n_paths: int) -> errors.LoadError:
+    others = " (or move it out of the way to load the other files)" if n_paths > 1 else ""
+    return errors.LoadError(
+        f"{path!r} is not a complete gzip file ({detail}): it was probably cut short while "
+        f"downloading or exporting. Download or export it again{others}."
+    )
+
+
+def _check_same_columns(
+    con: duckdb.DuckDBPyConnection, paths: list[str], options: list[str]
+) -> None:
+    """Refuse files whose columns differ: DuckDB would silently drop the extra ones.
+
+    Several CSV files are read with the columns of the first one (matched by name);
+    a column only later files have would be lost without a word.
+    """
+    (first,) = [o for o in options if o.startswith("header")]
+    if first != "header = true":
+        return  # columns=[...] names the columns of every file
+    keep = [o for o in options if not o.startswith(("store_rejects", "rejects_", "filename"))]
+    # ignore_errors sniffs as store_rejects does: a malformed line must not change the header.
+    keep += ["ignore_errors = true", "union_by_name = true"]
+    try:
+        union = con.execute(
+            f"DESCRIBE SELECT * FROM read_csv(?, {', '.join(keep)})",
+            [paths],
+        ).fetchall()
+    except duckdb.Error:
+        return  # the files were read once already; the rows tell the rest
+    staged = {name for (name, *_rest) in con.execute("DESCRIBE __stage").fetchall()}
+    extra = [name for (name, *_rest) in union if name not in staged]
+    if extra:
+        raise errors.LoadError(
+            f"The files of {_describe(paths)!r} do not all have the same columns: "
+            f"{', '.join(map(repr, extra))} {'is' if len(extra) == 1 else 'are'} not in the first "
+            f"file ({paths[0]!r}), so {'its' if len(extra) == 1 else 'their'} values would be lost. "
+            f"Give every file the same header row (the order of the columns may differ), or load "
+            f"the files with different columns separately."
+        )
 
 
 def _check_single_column(
@@ -719,6 +888,35 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, paths: list[str]) -> _Staged:
 _RESERVED = ("__file", "__row", "__line")
 
 
+def _is_internal(name: str) -> bool:
+    """Whether cfnb's own queries use ``name`` beside the source's columns.
+
+    The bookkeeping columns, the rejection ``__reason`` and the parsed values (``__p_user``,
+    ``__p_ts``, ``__p0``, …; new private names in :func:`_finish` must keep this shape).
+    """
+    return (
+        name in (*_RESERVED, "__reason")
+        or name.startswith("__p_")
+        or (name.startswith("__p") and name[3:].isdigit())
+    )
+
+
+def _check_internal_names(staged: _Staged) -> None:
+    """Refuse a source column named like one of cfnb's private columns.
+
+    SQL would read the source's column in place of cfnb's (a column ``__reason`` made
+    every row rejected with its value as the reason; ``__p_user`` replaced the user ids),
+    so a column name could change what cfnb computes: it must stay data.
+    """
+    for name, _type in staged.columns:
+        if _is_internal(name):
+            raise errors.LoadError(
+                f"Column {name!r} of {staged.description} is reserved by cfnb (names "
+                f"{', '.join(map(repr, _RESERVED))}, '__reason' and '__p_…' are its own); "
+                f"rename it before loading."
+            )
+
+
 def _view_columns(con: duckdb.DuckDBPyConnection, name: str) -> tuple[tuple[str, str], ...]:
     rel = con.table(name)
     return tuple(
@@ -734,6 +932,14 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, source: Any) -> _Staged:
         if name in _RESERVED:
             raise errors.LoadError(
                 f"Column {name!r} of the {kind} is reserved by cfnb; rename it before loading."
+            )
+    # DuckDB names are case-insensitive: it would silently rename the second to 'plan_1'.
+    seen: dict[str, str] = {}
+    for name in table.column_names:
+        if (first := seen.setdefault(name.lower(), name)) != name:
+            raise errors.LoadError(
+                f"Columns {first!r} and {name!r} of the {kind} differ only in case, which cfnb's "
+                f"database (DuckDB) cannot tell apart; rename one of them before loading."
             )
     table = table.append_column("__row", pa.array(range(1, table.num_rows + 1), type=pa.int64()))
     con.register("__arrow", table)
@@ -759,7 +965,7 @@ def _to_arrow(source: Any) -> tuple[pa.Table, str]:
         if isinstance(source, pl.DataFrame):
             return source.to_arrow(), "Polars DataFrame"
     if module == "pandas" and hasattr(source, "columns"):
-        return pa.Table.from_pandas(source, preserve_index=False), "pandas DataFrame"
+        return _pandas_to_arrow(source), "pandas DataFrame"
     if isinstance(source, duckdb.DuckDBPyRelation):
         return source.to_arrow_table(), "DuckDB relation"
     raise errors.UnsupportedSourceError(
@@ -769,7 +975,30 @@ def _to_arrow(source: Any) -> tuple[pa.Table, str]:
     )
 
 
+def _pandas_to_arrow(frame: Any) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        # An object column of ints and strings (user ids 1 and 'u1') has no Arrow type:
+        # name the column and the fix rather than pyarrow's conversion message.
+        for name in frame.columns:
+            try:
+                pa.array(frame[name], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                kinds = sorted({type(v).__name__ for v in frame[name] if v is not None and v == v})
+                raise errors.LoadError(
+                    f"Column {name!r} of the pandas DataFrame mixes values of types "
+                    f"{', '.join(kinds)}, which cannot make one typed column. Convert it to one type "
+                    f"before loading, e.g. df[{name!r}] = df[{name!r}].astype(str)."
+                ) from exc
+        raise
+
+
 # --------------------------------------------------------------------------- mapping
+
+
+# A header cell that reads as a date or a number is a data row taken for the header.
+_VALUE_RE = f"({_DATE_RE}.*|{_NUMBER_RE})"
 
 
 def _pick(
@@ -791,9 +1020,16 @@ def _pick(
         return found[0]
     arg = {"user": "user", "event": "event", "time": "ts"}[role]
     if not found:
+        headerless = ""
+        if any(re.fullmatch(_VALUE_RE, n.strip()) for n in names):
+            headerless = (
+                " The first row looks like data, not a header: if the file has no header row, "
+                "pass columns=[...] naming its columns."
+            )
         raise errors.ColumnNotFoundError(
             f"No {role} column found in {where}. Columns found: {', '.join(map(repr, names))}; "
             f"names recognised: {', '.join(candidates)}. Pass {arg}='<column>' to cfnb.load."
+            + headerless
         )
     raise errors.AmbiguousColumnError(
         f"Several columns of {where} could be the {role} column: {', '.join(map(repr, found))}. "
@@ -1117,11 +1353,9 @@ def _finish(
     ]
     raw_json = (
         "to_json(struct_pack("
-        + ", ".join(f"{ident(n)} := {ident(n)}" for n in names)
+        + ", ".join(f"{ident(n)} := s.{ident(n)}" for n in names)
         + "))::VARCHAR"
     )
-    # Parsed values get private names, so the source's own columns stay visible beside
-    # them: the raw text of a rejected row is then built only for the rejected rows.
     parsed = f"""
         SELECT *, CASE WHEN __p_user IS NULL THEN 'null user' WHEN __p_event IS NULL THEN 'null event'
                        WHEN __p_ts_missing THEN 'null timestamp'
@@ -1142,58 +1376,78 @@ def _finish(
     """
     # Placeholders in text order: the slow time rule sits before the inner select.
     params = [*rule.params, *event_params]
-    con.execute(
-        f"""
-        CREATE TABLE __rejected AS
-        SELECT file, row, line, 'malformed line' AS reason, detail, raw FROM __malformed
-        UNION ALL
-        SELECT __file, __row, __line, __reason, NULL::VARCHAR, {raw_json}
-        FROM ({parsed}) AS __parsed WHERE __reason IS NOT NULL
-        """,
-        params,
-    )
     public = ["user_id", "event", "ts", *[ident(p) for p in props]]
     selected = ["__p_user AS user_id", "__p_event AS event", "__p_ts AS ts"] + [
         f"__p{i} AS {ident(p)}" for i, p in enumerate(props)
     ]
+    # One pass over the source: every row is parsed once, with its reason for rejection
+    # (if any) kept beside it; the few rejected rows then move to __rejected.
     con.execute(
-        f"CREATE TABLE events AS SELECT __file, __row, {', '.join(selected)} FROM ({parsed}) AS __parsed "
-        f"WHERE __reason IS NULL",
+        f"CREATE TABLE events AS SELECT __file, __row, __reason, {', '.join(selected)} "
+        f"FROM ({parsed}) AS __parsed",
         params,
     )
+    (n_bad,) = _one(con, "SELECT count(*) FROM events WHERE __reason IS NOT NULL")
+    # The raw values of a rejected row are the source's own, found again by (file, row).
+    bad = (
+        f" UNION ALL SELECT s.__file, s.__row, s.__line, e.__reason, NULL::VARCHAR, {raw_json} "
+        "FROM events e JOIN __src s ON s.__file = e.__file AND s.__row = e.__row "
+        "WHERE e.__reason IS NOT NULL"
+    )
+    con.execute(
+        "CREATE TABLE __rejected AS "
+        "SELECT file, row, line, 'malformed line' AS reason, detail, raw FROM __malformed"
+        + (bad if n_bad else "")
+    )
+    if n_bad:
+        con.execute("DELETE FROM events WHERE __reason IS NOT NULL")
+    con.execute("ALTER TABLE events DROP COLUMN __reason")
     # Counted from the staged source itself, so the invariant below is a check, not a sum.
     (rows_read,) = _one(
         con, "SELECT (SELECT count(*) FROM __src) + (SELECT count(*) FROM __malformed)"
     )
-    n_dup = _handle_duplicates(con, public, duplicates)
-    report = _build_report(
-        con,
-        staged,
-        rows_read=int(rows_read),
-        mapping={
-            "user": user_col,
-            "event": event_col if event_col is not None else f"(constant {event_name!r})",
-            "ts": ts_col,
-        },
-        ts_rule=rule.text,
-        duplicates=n_dup,
-        duplicate_policy=duplicates,
-        tz=tz,
-    )
-    log = EventLog(con, report)
-    if report.rows_loaded == 0:
-        summary = ", ".join(f"{k}: {v}" for k, v in report.rejected.items())
+    (loaded,) = _one(con, "SELECT count(*) FROM events")
+    (n_rejected,) = _one(con, "SELECT count(*) FROM __rejected")
+    if rows_read != loaded + n_rejected:
+        raise AssertionError(  # a bug in cfnb, never the data's fault
+            f"cfnb lost rows loading {staged.description}: {rows_read} read, {loaded} loaded, "
+            f"{n_rejected} rejected. Please report this."
+        )
+    # Dropping duplicates changes the table, so it happens now; merely counting them (a
+    # group-by over every row, as costly as the load itself) waits for the report.
+    dropped = _drop_duplicates(con, public) if duplicates == "drop" else None
+
+    def report() -> LoadReport:
+        return _build_report(
+            con,
+            staged,
+            rows_read=int(rows_read),
+            mapping={
+                "user": user_col,
+                "event": event_col if event_col is not None else f"(constant {event_name!r})",
+                "ts": ts_col,
+            },
+            ts_rule=rule.text,
+            duplicates=_count_duplicates(con, public) if dropped is None else dropped,
+            duplicate_policy=duplicates,
+            tz=tz,
+        )
+
+    log = EventLog(con, report, source=staged.description)
+    if loaded == 0:
+        summary = ", ".join(f"{k}: {v}" for k, v in log.report.rejected.items())
         raise errors.NoUsableRowsError(
-            f"No usable rows in {where}: all {report.rows_read} rows were rejected ({summary}). "
+            f"No usable rows in {where}: all {rows_read} rows were rejected ({summary}). "
             f"See err.rejected for the rows; check the column mapping (user={user_col!r}, "
             f"event={event_col!r}, ts={ts_col!r}) and the timestamp format.",
-            report,
+            log.report,
             log.rejected,
         )
     return log
 
 
-def _handle_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], policy: str) -> int:
+def _count_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
+    """Rows equal in every column to an earlier row (the loaded rows only)."""
     cols = ", ".join(public)
     # Exact, but cheap: only rows whose hash collides with another row's are compared in full.
     (dup,) = _one(
@@ -1203,32 +1457,37 @@ def _handle_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], policy
              suspects AS (SELECT h FROM h GROUP BY h HAVING count(*) > 1)
         SELECT coalesce(sum(n - 1), 0) FROM (
             SELECT count(*) AS n FROM events WHERE hash({cols}) IN (SELECT h FROM suspects)
-            GROUP BY ALL
+            GROUP BY {cols}
         )
-        """.replace("GROUP BY ALL", f"GROUP BY {cols}"),
+        """,
     )
-    n_dup = int(dup)
-    if policy == "drop" and n_dup:
-        con.execute(
-            f"""
-            CREATE TEMP TABLE __dups AS
-            SELECT __file, __row, first_file, first_row FROM (
-              SELECT __file, __row,
-                     row_number() OVER w AS k,
-                     first_value(__file) OVER w AS first_file,
-                     first_value(__row) OVER w AS first_row
-              FROM events WINDOW w AS (PARTITION BY {cols} ORDER BY __file, __row)
-            ) WHERE k > 1
-            """
-        )
-        con.execute(
-            "INSERT INTO __rejected SELECT __file, __row, NULL, 'duplicate', 'same values as row ' || first_row "
-            "|| CASE WHEN first_file = __file THEN '' ELSE ' of ' || first_file END, NULL FROM __dups"
-        )
-        con.execute(
-            "DELETE FROM events WHERE (__file, __row) IN (SELECT __file, __row FROM __dups)"
-        )
-        con.execute("DROP TABLE __dups")
+    return int(dup)
+
+
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
+    """Move every row equal to an earlier one to the rejected rows; how many moved."""
+    n_dup = _count_duplicates(con, public)
+    if not n_dup:
+        return 0
+    cols = ", ".join(public)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE __dups AS
+        SELECT __file, __row, first_file, first_row FROM (
+          SELECT __file, __row,
+                 row_number() OVER w AS k,
+                 first_value(__file) OVER w AS first_file,
+                 first_value(__row) OVER w AS first_row
+          FROM events WINDOW w AS (PARTITION BY {cols} ORDER BY __file, __row)
+        ) WHERE k > 1
+        """
+    )
+    con.execute(
+        "INSERT INTO __rejected SELECT __file, __row, NULL, 'duplicate', 'same values as row ' || first_row "
+        "|| CASE WHEN first_file = __file THEN '' ELSE ' of ' || first_file END, NULL FROM __dups"
+    )
+    con.execute("DELETE FROM events WHERE (__file, __row) IN (SELECT __file, __row FROM __dups)")
+    con.execute("DROP TABLE __dups")
     return n_dup
 
 

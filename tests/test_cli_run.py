@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
 from cfnb.cli import main
@@ -59,6 +61,37 @@ def test_run_json_is_byte_identical_across_runs_and_formats(
     assert json.dumps(first) == json.dumps(again)
     for key in ("funnel", "constraint", "throughput"):
         assert json.dumps(first[key]) == json.dumps(from_csv[key])
+
+
+def test_run_json_does_not_depend_on_row_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sample with its rows shuffled, as Parquet and as CSV, gives the same output.
+
+    The load report describes the file, so three fields legitimately differ and are set
+    aside: ``source`` (its path), and for the CSV ``format`` and ``timestamps`` (how the
+    file stores time). Everything else, the report's counts included, is compared as
+    JSON text (parsed and dumped again, which keeps every float's exact digits).
+    """
+    spec = str(DATA / "sample_factory.toml")
+    original = DATA / "sample_events.parquet"
+    shuffled = pl.read_parquet(original).sample(fraction=1.0, shuffle=True, seed=7)
+    shuffled.write_parquet(tmp_path / "shuffled.parquet")
+    shuffled.write_csv(tmp_path / "shuffled.csv")
+
+    def output(path: Path) -> dict[str, Any]:
+        assert main(["run", str(path), "--stages", spec, "--json"]) == 0
+        out: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return out
+
+    def text(out: dict[str, Any], *describing: str) -> str:
+        report = {**out["report"], **dict.fromkeys(("source", *describing))}
+        return json.dumps({**out, "report": report}, indent=2)
+
+    want = output(original)
+    assert text(output(tmp_path / "shuffled.parquet")) == text(want)
+    from_csv = output(tmp_path / "shuffled.csv")
+    assert text(from_csv, "format", "timestamps") == text(want, "format", "timestamps")
 
 
 def test_run_prints_a_readable_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ the view of, so every test starts from the same painted state.
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -323,6 +324,78 @@ def test_rapid_edits_end_on_the_last_spec(explorer: Explorer) -> None:
     assert explorer.errors == {}
     assert explorer.summary.value.endswith(f"{explorer.result.constraint().summary}</div>")
     assert explorer.stats["computed"] - computed < 20  # a handful of refreshes, not 200
+
+
+def typing(explorer: Explorer, seed: str, n: int = 100) -> list[tuple[Any, str, str, bool]]:
+    """``n`` edits as a person makes them: half-typed values among the finished ones.
+
+    Returns ``(control, text, key, valid)``; ``key`` names the control in ``explorer.errors``.
+    """
+    rng = random.Random(seed)
+    activation = explorer.stage_editors[1]
+    ok, bad = True, False
+    texts = {
+        (explorer.controls.window, "window"): {
+            "3": bad, "3w": ok, "3q": bad, "10w": ok, "": ok, "-2d": bad,
+        },
+        (activation.target, "stages[1].target"): {
+            "4": bad, "45%": ok, "450%": bad, "-": bad, "": ok,
+        },
+        (activation.event, "stages[1].match"): {
+            "sig": bad, "signup": ok, "created_pro": bad, "created_project": ok,
+        },
+        (explorer.controls.goal, "goal"): {"-3": bad, "50": ok, "5O": bad, "": ok},
+    }  # fmt: skip
+    edits = []
+    for _ in range(n):
+        (control, key), choices = rng.choice(list(texts.items()))
+        text = rng.choice(list(choices))
+        edits.append((control, text, key, choices[text]))
+    return edits
+
+
+def test_rapid_edits_through_invalid_states_end_on_the_last_valid_spec(
+    explorer: Explorer, spec: Factory
+) -> None:
+    explorer.debounce = 0.05
+    for control, text, key, valid in typing(explorer, "through invalid states"):
+        control.value = text
+        # Refused or not is decided (and shown beside the control) at once, not debounced.
+        owner: Any = explorer.controls if key in ("window", "goal") else explorer.stage_editors[1]
+        assert (key not in explorer.errors) == valid, (key, text)
+        if not valid:  # the message names its field: "window: …", "stages[1].target: …"
+            assert key.split(".")[0] in owner.error.value
+    # The last word on every control is a finished value.
+    explorer.controls.window.value = "6w"
+    explorer.stage_editors[1].target.value = "40%"
+    explorer.stage_editors[1].event.value = "signup"
+    explorer.controls.goal.value = "50"
+    explorer.flush()
+    want = spec.replace(window="6w", goal=50).with_stage(1, match=event("signup"), target=0.4)
+    assert explorer.factory == want
+    assert explorer.result.factory == want
+    assert explorer.errors == {}
+    assert not explorer.pending
+    assert explorer.controls.error.value == ""
+    assert all(e.error.value == "" for e in explorer.stage_editors)
+    assert explorer.summary.value.endswith(f"{explorer.result.constraint().summary}</div>")
+
+
+def test_rapid_edits_ending_on_an_invalid_value_keep_the_last_valid_spec(
+    explorer: Explorer,
+) -> None:
+    explorer.debounce = 0.05
+    for control, text, _, _ in typing(explorer, "ending invalid"):
+        control.value = text
+    explorer.controls.window.value = "5w"
+    explorer.controls.window.value = "5q"  # the typist stopped here
+    explorer.flush()
+    assert explorer.factory.window == timedelta(weeks=5)
+    assert explorer.result.factory == explorer.factory  # the charts show the spec in force
+    assert "unknown unit 'q'" in explorer.errors["window"]
+    assert "unknown unit &#x27;q&#x27;" in explorer.controls.error.value
+    assert explorer.controls.window.value == "5q"  # what was typed stays beside its error
+    assert "not applied" in explorer.status.value
 
 
 def test_a_slow_stale_computation_is_never_painted(

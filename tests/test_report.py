@@ -8,6 +8,7 @@ report is ``tests/test_report_browser.py``.
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,28 @@ def test_same_data_and_spec_give_the_same_html(
     """Two runs in two kernels: the second run's notebook renders to the first run's bytes."""
     assert cli_ipynb["code"] == 0
     assert render_html(cli_ipynb["nb"]) == cli_html["html"]
+
+
+@pytest.mark.slow
+def test_the_same_rows_in_another_order_give_the_same_html(
+    cli_html: dict[str, Any], data: Path, tmp_path: Path
+) -> None:
+    """The log with its rows shuffled reports the same bytes, but for the path it names.
+
+    The data source is stated twice (the header's "Data" row and the load report); the
+    shuffled file lives elsewhere, so its path is put back before comparing.
+    """
+    header, *rows = data.read_text(encoding="utf-8").splitlines(keepends=True)
+    random.Random(11).shuffle(rows)  # the very same lines (no value spans two)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text(header + "".join(rows), encoding="utf-8")
+    out = tmp_path / "report.html"
+    args = ["report", str(shuffled), "--stages", str(SPEC), "-o", str(out), "--title", "Small SaaS"]
+    with _Capture():
+        assert main(args) == 0
+    html = out.read_text(encoding="utf-8")
+    assert html.count(str(shuffled)) == 2
+    assert html.replace(str(shuffled), str(data)) == cli_html["html"]
 
 
 @pytest.mark.slow

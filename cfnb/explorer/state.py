@@ -153,19 +153,25 @@ def default_factory(log: EventLog | pl.DataFrame) -> Factory:
       1. Acquisition: event = "visit"
       2. Activation: event = "signup"  (happy customers)
     """
-    events = log if isinstance(log, pl.DataFrame) else log.events
-    if events.height == 0:
-        raise SpecError("stages", "the log has no events, so no stage can be suggested")
-    first = (
-        events.group_by("user_id")
-        .agg(pl.col("event").sort_by("ts").first())
-        .group_by("event")
-        .len()
-        .sort(["len", "event"], descending=[True, False])
-    )
+    first_events = getattr(log, "first_events", None)
+    if callable(first_events):
+        # A log on Spark counts first events there (its events never reach this process).
+        first, all_users = first_events(), log.report.users  # type: ignore[union-attr]
+    else:
+        events = log if isinstance(log, pl.DataFrame) else log.events
+        if events.height == 0:
+            raise SpecError("stages", "the log has no events, so no stage can be suggested")
+        first = (
+            events.group_by("user_id")
+            # Events at a user's first instant: the earliest row wins (a stable sort).
+            .agg(pl.col("event").sort_by("ts", maintain_order=True).first())
+            .group_by("event")
+            .len()
+            .sort(["len", "event"], descending=[True, False])
+        )
+        all_users = events["user_id"].n_unique()
     acquisition = str(first["event"][0])
     table = event_table(log)
-    all_users = events["user_id"].n_unique()
     others = table.filter(
         (pl.col("event") != acquisition) & (pl.col("users") < 0.9 * all_users)
     ).sort(["users", "events", "event"], descending=[True, True, False])

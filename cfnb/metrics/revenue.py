@@ -278,11 +278,12 @@ def _by_age(
         .with_columns(paid_at=whole_periods(pl.col("reach_0"), pl.col("ts"), period))
         .filter((pl.col("paid_at") >= 0) & (pl.col("paid_at") < pl.col("_elapsed")))
         .group_by("cohort", "paid_at", "_elapsed")
-        .agg(_amount=pl.col("_amount").sum())
+        # Summed in value order, so the floating-point result never depends on row order.
+        .agg(_amount=pl.col("_amount").sort().sum())
         .join(ages, how="cross")
         .filter((pl.col("paid_at") <= pl.col("age")) & (pl.col("age") < pl.col("_elapsed")))
         .group_by("cohort", "age")
-        .agg(revenue=pl.col("_amount").sum())
+        .agg(revenue=pl.col("_amount").sort().sum())
     )
     cells = eligible.join(paid, on=["cohort", "age"], how="left").with_columns(
         pl.col("revenue").fill_null(0.0)

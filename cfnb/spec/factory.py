@@ -534,12 +534,30 @@ def _check_times(value: object) -> int:
 def _check_target(value: object) -> float | None:
     if value is None:
         return None
+    expected = "expected a conversion rate in (0, 1]"
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip().removesuffix("%").strip()
+        hint = f" (write {float(number) / 100:g} for {number}%)" if _is_number(number) else ""
+        raise SpecError("target", f"{expected}, got {value!r}{hint}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError("target", f"expected a conversion rate in (0, 1], got {value!r}")
+        raise SpecError("target", f"{expected}, got {value!r}")
     if not 0 < value <= 1:
-        hint = f" (write {value / 100:g} for {value:g}%)" if 1 < value <= 100 else ""
-        raise SpecError("target", f"expected a conversion rate in (0, 1], got {value!r}{hint}")
+        if value > 1:  # nan fails both tests: it is neither too big nor too small
+            hint = f" (write {value / 100:g} for {value:g}%)" if value <= 100 else ""
+            why = "; a rate is the share of the previous stage's users who reach this one, so at most 1"
+        elif value <= 0:
+            hint, why = "", "; a target must be above 0 (leave target out to have none)"
+        else:
+            hint, why = "", ""
+        raise SpecError("target", f"{expected}, got {value!r}{hint}{why}")
     return float(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _check_goal(value: object) -> float | None:

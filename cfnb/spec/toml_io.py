@@ -229,7 +229,7 @@ def factory_from_dict(data: Mapping[str, Any]) -> Factory:
     """Build a spec from TOML-shaped data, with errors that name the key path."""
     data = _table(data, "", TOP_KEYS, "the spec")
     stages_data = data.get("stages")
-    if stages_data is None:
+    if stages_data is None or stages_data == []:
         raise SpecError(
             "stages",
             "a factory needs at least one stage: add a [[stages]] table with a name and an event",

@@ -1,0 +1,181 @@
+"""Where a run gets its journeys and its per-user inputs: the backend seam.
+
+A :class:`~cfnb.analysis.FactoryRun` never reads raw events itself. It asks its backend
+for four things, and computes every metric on the driver from what comes back, with the
+same pure functions of :mod:`cfnb.metrics` whatever the backend:
+
+* the **journeys** of a spec (:meth:`Backend.journeys`; edits go through
+  :meth:`cfnb.journeys.Journeys.update`);
+* the **activity** behind retention (:meth:`Backend.activity`);
+* the **events a metric reads** (:meth:`Backend.inputs`): payments for revenue, invites
+  and referrers for referral, early events for the activation candidates;
+* the log's **schema and event counts**, to validate a spec.
+
+:class:`LocalBackend` answers all of them from the events frame in memory (DuckDB loads
+it, NumPy and Polars compute). :mod:`cfnb.spark` answers them by running the very same
+journeys engine on Spark executors, one partition of users at a time, and returns only
+per-user tables; see ``docs/spark.md``.
+
+Examples
+--------
+>>> import cfnb
+>>> backend = backend_for(cfnb.datasets.load_sample())
+>>> backend.event_counts()["visit"] > 0
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+import polars as pl
+
+from cfnb.journeys import Journeys, build_journeys
+from cfnb.metrics import retention as _retention
+
+if TYPE_CHECKING:
+    from cfnb.spec import Factory
+
+__all__ = [
+    "Backend",
+    "EarlyEvents",
+    "Invites",
+    "LocalBackend",
+    "Need",
+    "Payments",
+    "Referrers",
+    "backend_for",
+]
+
+
+# --------------------------------------------------------------------------- needs
+
+
+@dataclass(frozen=True)
+class Payments:
+    """The events :func:`cfnb.metrics.revenue.revenue` reads: payments and their amounts."""
+
+    paid: Any
+    amount: str
+
+
+@dataclass(frozen=True)
+class Invites:
+    """The events :func:`cfnb.metrics.referral.referral` reads: invites and referrers."""
+
+    invite: Any
+    referrer: str
+
+
+@dataclass(frozen=True)
+class Referrers:
+    """The events the referral outcome of the activation effect reads: referrers."""
+
+    referrer: str
+
+
+@dataclass(frozen=True)
+class EarlyEvents:
+    """The events :func:`cfnb.metrics.activation.activation_candidates` reads.
+
+    ``options`` are the keyword arguments of the call (as sorted pairs, so it hashes).
+    """
+
+    options: tuple[tuple[str, Any], ...]
+
+
+Need: TypeAlias = Payments | Invites | Referrers | EarlyEvents
+"""What a metric needs from the events, beyond the journeys."""
+
+
+class Backend(Protocol):
+    """What a :class:`~cfnb.analysis.FactoryRun` needs from where the events live."""
+
+    @property
+    def schema(self) -> Mapping[str, pl.DataType]:
+        """Column name → Polars dtype of the events (as :attr:`EventLog.schema`)."""
+        ...
+
+    @property
+    def events(self) -> pl.DataFrame:
+        """The events frame, when it lives in this process (a remote backend raises)."""
+        ...
+
+    def event_counts(self) -> dict[str, int]:
+        """Event name → number of events."""
+        ...
+
+    def journeys(self, factory: Factory) -> Journeys:
+        """The journeys of ``factory``; their ``update`` answers edits."""
+        ...
+
+    def activity(self, journeys: Journeys, active: Any) -> _retention.Activity:
+        """Retention's per-user activity for these journeys and this ``active`` condition."""
+        ...
+
+    def inputs(self, need: Need, journeys: Journeys) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The events frame a metric reads for ``need``, and keyword overrides for the call.
+
+        The metric is then called with that frame and ``{**its_arguments, **overrides}``;
+        a backend that hands over a reduced frame says so with an override (a condition
+        it already applied, for instance).
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- local
+
+
+@dataclass(frozen=True, eq=False)
+class LocalBackend:
+    """The events frame in this process: every question is answered from it directly."""
+
+    events: pl.DataFrame = field(repr=False)
+
+    @property
+    def schema(self) -> Mapping[str, pl.DataType]:
+        return dict(self.events.schema)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:
+        if not self.events.height:
+            return {}
+        return {str(k): int(v) for k, v in self.events.group_by("event").len().iter_rows()}
+
+    def event_counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def journeys(self, factory: Factory) -> Journeys:
+        return build_journeys(self.events, factory)
+
+    def activity(self, journeys: Journeys, active: Any) -> _retention.Activity:
+        return _retention.activity(self.events, journeys, active)
+
+    def inputs(self, need: Need, journeys: Journeys) -> tuple[pl.DataFrame, dict[str, Any]]:
+        return self.events, {}
+
+
+def backend_for(log: object) -> Backend:
+    """The backend of a log: its own (``log.backend()``), else the local one on its events.
+
+    ``log`` is an :class:`~cfnb.eventlog.EventLog`, a Spark log from
+    :func:`cfnb.load` (it brings its backend), or an events frame.
+    """
+    if isinstance(log, pl.DataFrame):
+        return LocalBackend(log)
+    make = getattr(log, "backend", None)
+    if callable(make):
+        backend: Backend = make()
+        return backend
+    events = getattr(log, "events", None)
+    if not isinstance(events, pl.DataFrame):
+        from cfnb.errors import MetricError
+
+        raise MetricError(
+            f"cannot measure a {type(log).__name__}: pass an EventLog from cfnb.load() or an "
+            "events frame with user_id, event and ts"
+        )
+    return LocalBackend(events)
