@@ -1269,22 +1269,21 @@ def _unit_of(value: float) -> str:
 # --------------------------------------------------------------------------- finish
 
 
-def _finish(
-    con: duckdb.DuckDBPyConnection,
-    staged: _Staged,
+def map_columns(
+    names: list[str],
     *,
     user: str | None,
     event: str | None,
     ts: str | None,
-    tz: str,
-    ts_format: str | None,
-    ts_unit: str | None,
     event_name: str | None,
-    duplicates: str,
-) -> EventLog:
-    names = [c for c, _ in staged.columns]
-    types = dict(staged.columns)
-    where = staged.description
+    where: str,
+) -> tuple[str, str | None, str, list[str]]:
+    """The user, event (``None`` with ``event_name``) and time columns, and the properties.
+
+    Each is the column given, or else the one recognised by name among ``names``; any
+    backend's loader maps columns with this one function, so the rules and the errors are
+    the same everywhere.
+    """
     user_col = _pick("user", user, USER_CANDIDATES, names, where)
     if event_name is not None:
         if event is not None:
@@ -1310,6 +1309,28 @@ def _finish(
                 f"Column {p!r} of {where} would clash with cfnb's own {p!r} column (the mapped "
                 f"{role} column is {source}). Rename it before loading, or map it explicitly."
             )
+    return user_col, event_col, ts_col, props
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    staged: _Staged,
+    *,
+    user: str | None,
+    event: str | None,
+    ts: str | None,
+    tz: str,
+    ts_format: str | None,
+    ts_unit: str | None,
+    event_name: str | None,
+    duplicates: str,
+) -> EventLog:
+    names = [c for c, _ in staged.columns]
+    types = dict(staged.columns)
+    where = staged.description
+    user_col, event_col, ts_col, props = map_columns(
+        names, user=user, event=event, ts=ts, event_name=event_name, where=where
+    )
 
     prop_types = _infer_text_types(con, props) if staged.untyped else {p: types[p] for p in props}
     rule = _ts_rule(con, ts_col, types[ts_col], tz=tz, ts_format=ts_format, ts_unit=ts_unit)

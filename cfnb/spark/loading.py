@@ -7,7 +7,7 @@ persists them, so every later pass over them is shuffle-free.
 
 The rules are the local loader's, reused rather than rewritten:
 
-* columns are picked by the same names and errors (:func:`cfnb.loading._pick`);
+* columns are picked by the same names and errors (:func:`cfnb.loading.map_columns`);
 * a time column that is not already a Spark ``TIMESTAMP`` (an instant) is read by the
   very DuckDB expression the local loader would choose (:func:`cfnb.loading._ts_rule`),
   applied batch by batch on the executors. The choice needs statistics of the whole
@@ -37,13 +37,10 @@ from cfnb._duck import connect, ident
 from cfnb.eventlog import LoadReport
 from cfnb.loading import (
     _NUMBER_RE,
-    EVENT_CANDIDATES,
-    TS_CANDIDATES,
-    USER_CANDIDATES,
     _check_tz,
-    _pick,
     _ts_rule,
     _TsRule,
+    map_columns,
 )
 from cfnb.spark.eventlog import SparkEventLog
 from cfnb.spark.passes import run_pass
@@ -99,20 +96,9 @@ def load_spark(
                 f"{_PRIVATE!r} are its own); rename it before loading."
             )
     types = {f.name: f.dataType for f in source.schema.fields}
-    user_col = _pick("user", user, USER_CANDIDATES, names, description)
-    if event_name is not None:
-        if event is not None:
-            raise ValueError(
-                "Pass either event= (a column) or event_name= (a constant name), not both."
-            )
-        event_col = None
-    else:
-        event_col = _pick("event", event, EVENT_CANDIDATES, names, description)
-    ts_col = _pick(
-        "time", ts, TS_CANDIDATES, [n for n in names if n not in (user_col, event_col)], description
+    user_col, event_col, ts_col, props = map_columns(
+        names, user=user, event=event, ts=ts, event_name=event_name, where=description
     )
-    props = [n for n in names if n not in (user_col, event_col, ts_col)]
-    _check_clashes(props, user_col, event_col, ts_col, event_name, description)
 
     typed, rule_text = _with_times(source, ts_col, types[ts_col], tz, ts_format, ts_unit)
     parsed = typed.select(
@@ -223,28 +209,6 @@ def _describe(source: SparkDataFrame) -> str:
     if files:
         return f"Spark DataFrame ({len(files)} files, {files[0]}, …)"
     return "Spark DataFrame"
-
-
-def _check_clashes(
-    props: list[str],
-    user_col: str,
-    event_col: str | None,
-    ts_col: str,
-    event_name: str | None,
-    where: str,
-) -> None:
-    mapped = {
-        "user_id": ("user", repr(user_col)),
-        "event": ("event", repr(event_col) if event_col else f"the constant {event_name!r}"),
-        "ts": ("time", repr(ts_col)),
-    }
-    for p in props:
-        if p in mapped:
-            role, source = mapped[p]
-            raise errors.LoadError(
-                f"Column {p!r} of {where} would clash with cfnb's own {p!r} column (the mapped "
-                f"{role} column is {source}). Rename it before loading, or map it explicitly."
-            )
 
 
 def _blank_is_null(text: Column) -> Column:
