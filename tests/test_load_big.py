@@ -7,8 +7,10 @@ a large export: big enough that its load takes seconds, small enough for CI.
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -41,6 +43,18 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal or a Jupyter kernel.
+
+    Libraries loaded by earlier tests (chdb, the Jupyter machinery) may have replaced
+    the SIGINT handler, and ``_thread.interrupt_main`` does nothing without Python's own.
+    """
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_a_long_statement_reports_its_progress() -> None:
     con = connect()
     seen: list[float] = []
@@ -61,6 +75,7 @@ def test_load_reports_progress_and_still_loads_every_row(big_csv: Path) -> None:
     assert all(0.0 <= p <= 100.0 for p in seen)
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_stops_a_load_at_once_and_leaves_nothing_behind(big_csv: Path) -> None:
     before = {t.name for t in threading.enumerate()}
     # As Ctrl-C (or Jupyter's "interrupt kernel") would, half a second in.
@@ -78,6 +93,7 @@ def test_ctrl_c_stops_a_load_at_once_and_leaves_nothing_behind(big_csv: Path) ->
     assert cfnb.load(big_csv).report.rows_loaded == ROWS
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_an_interrupted_statement_leaves_its_connection_usable() -> None:
     con = connect()
     timer = threading.Timer(0.3, _thread.interrupt_main)
