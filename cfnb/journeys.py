@@ -166,6 +166,7 @@ class _Rows:
     """
 
     row: _I64  # index of the row in the events table
+    position: _I64  # position of each events-table row: the inverse of `row`
     user: _I64  # dense user number, non-decreasing
     ts: _I64  # microseconds since the epoch, UTC
     tie_start: _I64  # first position with the same (user, ts)
@@ -174,14 +175,7 @@ class _Rows:
 
     def where(self, rows: _I64) -> _I64:
         """Positions of event-table rows (every one must be among these rows)."""
-        return self._position[rows]
-
-    @functools.cached_property
-    def _position(self) -> _I64:
-        # Built once: an edit maps every kept stage's rows back to positions through it.
-        position = np.full(self.row.size, -1, dtype=np.int64)
-        position[self.row] = np.arange(self.row.size)
-        return position
+        return self.position[rows]
 
 
 def _micros(value: dt.timedelta | None) -> int | None:
@@ -384,7 +378,7 @@ def _masks(events: pl.DataFrame, index: _LogIndex, matches: Sequence[MatchLike])
 def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
     index = _log_index(events)
     masks = _stage_masks(events, index, stages)
-    row = index.rows
+    row, position = index.rows, index.position
     tied, source = _order_ties(events, index, row, masks)
     if tied.size:
         # Reordering within a (user, ts) run moves no run boundary: only rows and what
@@ -393,6 +387,8 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
         masks = [m.copy() for m in masks]
         for column in (row, *masks):
             column[tied] = column[source]
+        position = position.copy()
+        position[row[tied]] = tied
     # Rows that match an earlier stage too are the only ones an earlier stage can use.
     overlaps = tuple(
         any(_overlap(stages[i].match, stages[j].match, masks[i], masks[j]) for j in range(i))
@@ -400,6 +396,7 @@ def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
     )
     return _Rows(
         row=row,
+        position=position,
         user=index.user,
         ts=index.ts,
         tie_start=index.tie_start,
@@ -890,8 +887,7 @@ def _assemble(
         reached, ts, row0 = _lifecycle_reach(state, stages, window)
     else:
         reached, ts, row0 = _best_path_reach(state, stages, window)
-    same_rows = prior is not None and np.array_equal(prior._row0, row0)
-    gathered = prior._gathered if prior is not None and same_rows else {}
+    gathered = prior._gathered if prior is not None and np.array_equal(prior._row0, row0) else {}
     index = pl.Series(row0, dtype=pl.Int64)
     for name in ("user_id", *factory.segment_by):
         if name not in gathered:
