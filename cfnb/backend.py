@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import polars as pl
 
-from cfnb.journeys import Journeys, build_journeys
+from cfnb.journeys import HasEvents, Journeys, build_journeys, event_source
 from cfnb.metrics import retention as _retention
+from cfnb.needs import EarlyEvents, Invites, Need, Payments, Referrers
+from cfnb.reduced import reduced_inputs
+from cfnb.sources import EventSource, FrameSource
 
 if TYPE_CHECKING:
     from cfnb.spec import Factory
@@ -49,46 +52,6 @@ __all__ = [
     "Referrers",
     "backend_for",
 ]
-
-
-# --------------------------------------------------------------------------- needs
-
-
-@dataclass(frozen=True)
-class Payments:
-    """The events :func:`cfnb.metrics.revenue.revenue` reads: payments and their amounts."""
-
-    paid: Any
-    amount: str
-
-
-@dataclass(frozen=True)
-class Invites:
-    """The events :func:`cfnb.metrics.referral.referral` reads: invites and referrers."""
-
-    invite: Any
-    referrer: str
-
-
-@dataclass(frozen=True)
-class Referrers:
-    """The events the referral outcome of the activation effect reads: referrers."""
-
-    referrer: str
-
-
-@dataclass(frozen=True)
-class EarlyEvents:
-    """The events :func:`cfnb.metrics.activation.activation_candidates` reads.
-
-    ``options`` are the keyword arguments of the call (as sorted pairs, so it hashes).
-    """
-
-    options: tuple[tuple[str, Any], ...]
-
-
-Need: TypeAlias = Payments | Invites | Referrers | EarlyEvents
-"""What a metric needs from the events, beyond the journeys."""
 
 
 class Backend(Protocol):
@@ -131,31 +94,41 @@ class Backend(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class LocalBackend:
-    """The events frame in this process: every question is answered from it directly."""
+    """The events in this process: an events frame, or an EventLog's DuckDB table.
 
-    events: pl.DataFrame = field(repr=False)
+    Questions are answered through the log's event source (:mod:`cfnb.sources`): the
+    journeys from its index, and the events a metric reads as a frame of only the rows
+    and columns that metric needs (so a log's table is never copied into Polars whole).
+    """
+
+    origin: pl.DataFrame | HasEvents = field(repr=False)
+
+    @cached_property
+    def source(self) -> EventSource:
+        """Where the engine reads the events (see :func:`cfnb.journeys.event_source`)."""
+        return event_source(self.origin)
+
+    @property
+    def events(self) -> pl.DataFrame:
+        return self.origin if isinstance(self.origin, pl.DataFrame) else self.origin.events
 
     @property
     def schema(self) -> Mapping[str, pl.DataType]:
-        return dict(self.events.schema)
-
-    @cached_property
-    def _counts(self) -> dict[str, int]:
-        if not self.events.height:
-            return {}
-        return {str(k): int(v) for k, v in self.events.group_by("event").len().iter_rows()}
+        return dict(self.source.schema)
 
     def event_counts(self) -> dict[str, int]:
-        return dict(self._counts)
+        return dict(self.source.index().event_counts)
 
     def journeys(self, factory: Factory) -> Journeys:
-        return build_journeys(self.events, factory)
+        return build_journeys(self.source, factory, origin=self.origin)
 
     def activity(self, journeys: Journeys, active: Any) -> _retention.Activity:
-        return _retention.activity(self.events, journeys, active)
+        return _retention.activity(self.origin, journeys, active)
 
     def inputs(self, need: Need, journeys: Journeys) -> tuple[pl.DataFrame, dict[str, Any]]:
-        return self.events, {}
+        if isinstance(self.source, FrameSource):
+            return self.source.events, {}
+        return reduced_inputs(self.source, need, journeys)
 
 
 def backend_for(log: object) -> Backend:
@@ -170,6 +143,8 @@ def backend_for(log: object) -> Backend:
     if callable(make):
         backend: Backend = make()
         return backend
+    if callable(getattr(log, "event_source", None)):
+        return LocalBackend(log)  # type: ignore[arg-type]
     events = getattr(log, "events", None)
     if not isinstance(events, pl.DataFrame):
         from cfnb.errors import MetricError

@@ -2,8 +2,10 @@
 
 An :class:`EventLog` owns a private in-memory DuckDB connection holding the ``events``
 table (columns ``user_id``, ``event``, ``ts`` in UTC, then every other source column,
-typed) and the ``rejected`` rows. Everything else in cfnb reads the log through this
-class, as Polars frames.
+typed) and the ``rejected`` rows, and the log index the engine reads (built at load,
+:mod:`cfnb.logindex`). The engine reads the table through :meth:`EventLog.event_source`,
+a few columns at a time (:mod:`cfnb.duck_events`); :attr:`EventLog.events` copies the
+whole table into Polars only when asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from cfnb.duck_events import DuckSource
 
 __all__ = ["EventLog", "LoadReport"]
 
@@ -130,6 +134,7 @@ class EventLog:
         self._con = con
         self._report = report
         self._source = source
+        self._events = DuckSource(con)
 
     @property
     def report(self) -> LoadReport:
@@ -149,8 +154,16 @@ class EventLog:
 
     @cached_property
     def events(self) -> pl.DataFrame:
-        """The loaded events: ``user_id``, ``event``, ``ts`` (UTC), then the properties."""
-        return self._frame("SELECT * EXCLUDE (__file, __row) FROM events")
+        """The loaded events: ``user_id``, ``event``, ``ts`` (UTC), then the properties.
+
+        The whole table as one Polars frame, made when first asked for (cfnb's own
+        metrics read the table through :meth:`event_source` instead).
+        """
+        return self._events.frame()
+
+    def event_source(self) -> DuckSource:
+        """The table as the engine reads it: the log index, and columns on demand."""
+        return self._events
 
     @cached_property
     def rejected(self) -> pl.DataFrame:
@@ -164,10 +177,10 @@ class EventLog:
         """
         return self._frame("SELECT * FROM __rejected ORDER BY file, row, reason")
 
-    @cached_property
+    @property
     def schema(self) -> dict[str, pl.DataType]:
-        """Column name → Polars dtype of :attr:`events`."""
-        return dict(self.events.schema)
+        """Column name → Polars dtype of :attr:`events` (without reading the rows)."""
+        return dict(self._events.schema)
 
     def event_names(self) -> pl.DataFrame:
         """Event names with their number of events and of distinct users, most frequent first."""

@@ -15,8 +15,9 @@ order that depends on content only, so shuffling the input never changes a resul
 3. then ``event``, then every other column by column name (nulls last). Rows equal in
    all of these are interchangeable.
 
-Editing stage ``i`` only moves rows whose first matching stage is ``i`` or later, so the
-order among the rows that stages ``< i`` can use never changes.
+Rows matching no stage never count; within their (user, ts) they sit after the rows that
+do. Editing stage ``i`` only moves rows whose first matching stage is ``i`` or later,
+so the rows that stages ``< i`` can use keep their places: an edit reuses their chains.
 
 lifecycle (the default)
 -----------------------
@@ -71,21 +72,25 @@ A ``segment_by`` column holds the property's value on the row that set ``reach_0
 
 Speed
 -----
-A table is indexed once (rows in (user, ts) order, dense user numbers, event-name
-codes) and the index is reused while the table lives. A build then evaluates each
-stage's condition (event-name conditions by code, others with Polars), and walks the
-stages with vectorised ``searchsorted`` passes over the matching positions: no Python
-loop over users or events.
+A log is indexed once (:mod:`cfnb.logindex`: rows in (user, ts) order, dense user
+numbers, event-name codes), at load for an :class:`~cfnb.eventlog.EventLog`. A build
+then finds each stage's rows (event-name conditions from the index alone, property
+conditions evaluated by the event source, :mod:`cfnb.sources`), and walks the stages
+with vectorised ``searchsorted`` passes over the matching positions: no Python loop over
+users or events. The chains are kept as positions, so an edit of stage ``i`` walks only
+stages ``i`` and later, and an edit of ``window``, ``within``, ``period`` or
+``segment_by`` walks nothing. The table itself (user ids, reach times, segments) is
+made when first read; the metrics read the reach arrays (:attr:`Journeys.reach`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import weakref
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias
+from functools import cached_property
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -93,24 +98,23 @@ import polars as pl
 import pyarrow as pa
 
 from cfnb.errors import JourneyError
+from cfnb.logindex import LogIndex, in_sorted, ranges
 from cfnb.periods import UTC_US, check_period
+from cfnb.sources import EventSource, FrameSource
 from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
-from cfnb.spec.predicates import AnyEvent, EventIn
+from cfnb.spec.predicates import And, AnyEvent, EventIn, Or
 
-__all__ = ["JourneyError", "Journeys", "build_journeys"]
+__all__ = ["JourneyError", "Journeys", "Reach", "build_journeys", "event_source"]
 
 Mode: TypeAlias = Literal["lifecycle", "best_path"]
 MODES: tuple[Mode, ...] = ("lifecycle", "best_path")
 
 _I64: TypeAlias = npt.NDArray[np.int64]
-_I32: TypeAlias = npt.NDArray[np.int32]
 _BOOL: TypeAlias = npt.NDArray[np.bool_]
 _REQUIRED = ("user_id", "event", "ts")
-_KEY = "__cfnb_key"
-_RUN, _POS = "__cfnb_run", "__cfnb_pos"
-# Fixed, so the (only) use of the hashes, grouping rows by user, is reproducible.
-_HASH_SEED = 0x5EED
-_CHECK_SEED = 0xC4EC
+_RUN, _KEY, _POS = "__cfnb_run", "__cfnb_key", "__cfnb_pos"
+_EMPTY: _I64 = np.zeros(0, dtype=np.int64)
+_T = TypeVar("_T")
 
 
 class MatchLike(Protocol):
@@ -155,302 +159,182 @@ class HasEvents(Protocol):
     def events(self) -> pl.DataFrame: ...
 
 
-# --------------------------------------------------------------------------- prepared rows
-
-
-@dataclass(frozen=True, eq=False)
-class _Rows:
-    """The log's rows in canonical order as NumPy arrays (position = index).
-
-    Stages see their rows through ``positions``; rows no stage matches are never read.
-    """
-
-    row: _I64  # index of the row in the events table
-    position: _I64  # position of each events-table row: the inverse of `row`
-    user: _I64  # dense user number, non-decreasing
-    ts: _I64  # microseconds since the epoch, UTC
-    tie_start: _I64  # first position with the same (user, ts)
-    positions: tuple[_I64, ...]  # per stage: positions of the rows matching it, ascending
-    overlaps: tuple[bool, ...]  # per stage: does some row match it and an earlier stage?
-
-    def where(self, rows: _I64) -> _I64:
-        """Positions of event-table rows (every one must be among these rows)."""
-        return self.position[rows]
-
-
 def _micros(value: dt.timedelta | None) -> int | None:
     return None if value is None else value // dt.timedelta(microseconds=1)
 
 
-def _user_hash(user_id: pl.Expr, seed: int) -> pl.Expr:
-    """A 64-bit key that groups rows by user far faster than sorting the id strings."""
-    return user_id.hash(seed)
+# --------------------------------------------------------------------------- sources
+
+
+def event_source(events: pl.DataFrame | HasEvents | EventSource) -> EventSource:
+    """Where the engine reads ``events``: an EventLog's own source, or a checked frame's.
+
+    An :class:`~cfnb.eventlog.EventLog` hands over its DuckDB table and the index built
+    at load (``log.event_source()``); a frame is checked and read in memory; a source is
+    itself.
+    """
+    if isinstance(events, pl.DataFrame):
+        return FrameSource(_check_events(events))
+    if hasattr(events, "index") and hasattr(events, "masks"):
+        return events  # type: ignore[return-value]
+    make = getattr(events, "event_source", None)
+    if callable(make):
+        source: EventSource = make()
+        return source
+    return FrameSource(_check_events(events.events))
+
+
+# --------------------------------------------------------------------------- stage rows
+
+
+def _mask(source: EventSource, index: LogIndex, match: MatchLike) -> _BOOL:
+    """Per position: does the row match ``match``? (nulls do not)
+
+    Event names are looked up in the index; ``and``/``or`` combine their parts' masks
+    (filling nulls with false before or after combining gives the same answer for
+    these two); anything else is evaluated by the source.
+    """
+    if type(match) is EventIn:
+        return index.code_mask(match.names)
+    if type(match) is AnyEvent:
+        return np.ones(index.rows, dtype=bool)
+    if type(match) in (And, Or):
+        parts = [_mask(source, index, p) for p in match.parts]  # type: ignore[attr-defined]
+        combine = np.logical_and if type(match) is And else np.logical_or
+        return combine.reduce(parts) if len(parts) > 1 else parts[0]  # type: ignore[no-any-return]
+    in_rows = source.masks([match.to_polars()])[0]
+    return in_rows if index.order is None else in_rows[index.order]
+
+
+def stage_positions(source: EventSource, index: LogIndex, match: MatchLike) -> _I64:
+    """Positions of the rows matching ``match``, ascending, in the index's own order."""
+    if type(match) is EventIn and len(match.names) == 1:  # type: ignore[attr-defined]
+        code = index.code_of.get(match.names[0])  # type: ignore[attr-defined]
+        return _EMPTY if code is None else index.positions_of(code)
+    return index.memo(match, lambda: np.flatnonzero(_mask(source, index, match)))
 
 
 @dataclass(frozen=True, eq=False)
-class _LogIndex:
-    """The events table in (user, ts) order: built once per table, shared by every build."""
+class _Rows:
+    """The rows each stage can use, as index positions, with ties in canonical order.
 
-    order: _I64 | None  # event-table row at each position; None: the table is in order
-    user: _I64  # dense user number per position, non-decreasing
-    ts: _I64  # microseconds per position
-    tie_start: _I64  # first position with the same (user, ts)
-    shared: _I64  # positions whose (user, ts) has more than one row
-    codes: npt.NDArray[np.int32]  # event-name code per position
-    names: dict[str, int]  # event name -> code
-
-    @functools.cached_property
-    def rows(self) -> _I64:
-        """The event-table row at each position."""
-        return np.arange(self.ts.size) if self.order is None else self.order
-
-    @functools.cached_property
-    def position(self) -> _I64:
-        """The position of each event-table row."""
-        if self.order is None:
-            return np.arange(self.ts.size)
-        position = np.empty(self.ts.size, dtype=np.int64)
-        position[self.order] = np.arange(self.ts.size)
-        return position
-
-
-_INDEXES: dict[int, tuple[weakref.ref[pl.DataFrame], _LogIndex]] = {}
-
-
-def _log_index(events: pl.DataFrame) -> _LogIndex:
-    """The index of ``events``, from the cache while that very table is alive."""
-    key = id(events)
-    cached = _INDEXES.get(key)
-    if cached is not None and cached[0]() is events:
-        return cached[1]
-    index = _build_index(events)
-    # The entry dies with the table, so an id reused by a later table never hits it.
-    _INDEXES[key] = (weakref.ref(events, lambda _: _INDEXES.pop(key, None)), index)
-    return index
-
-
-def _build_index(events: pl.DataFrame) -> _LogIndex:
-    ts = events["ts"].to_physical().to_numpy().astype(np.int64)
-    names = sorted(events["event"].unique().drop_nulls().to_list())
-    # Code len(names) (never looked up as a name) stands for a missing event name.
-    enum = events["event"].cast(pl.Enum(names)).to_physical().fill_null(len(names))
-    codes = enum.to_numpy().astype(np.int32)
-    order: _I64 | None = None
-    if _in_user_order(events):
-        # A table stored in (user_id, ts) order (as a loader can cheaply keep it) needs
-        # no sort at all.
-        user, prev = pl.col("user_id"), pl.col("user_id").shift()
-        new_user = events.select((user != prev).fill_null(True)).to_series().to_numpy()
-    else:
-        order, new_user, ts, codes = _user_order(events, ts, codes)
-    new_moment = new_user.copy()
-    new_moment[1:] |= ts[1:] != ts[:-1]
-    starts = np.flatnonzero(new_moment)
-    shared = ~new_moment
-    shared[:-1] |= ~new_moment[1:]
-    return _LogIndex(
-        order=order,
-        user=np.cumsum(new_user, dtype=np.int64) - 1,
-        ts=ts,
-        tie_start=starts[np.cumsum(new_moment, dtype=np.int64) - 1],
-        shared=np.flatnonzero(shared),
-        codes=codes,
-        names={name: code for code, name in enumerate(names)},
-    )
-
-
-def _in_user_order(events: pl.DataFrame) -> bool:
-    user, prev = pl.col("user_id"), pl.col("user_id").shift()
-    in_order = (user > prev) | ((user == prev) & (pl.col("ts") >= pl.col("ts").shift()))
-    check = in_order.fill_null(True).all()
-    # Most logs are in time order, not user order: a short prefix usually says so at once.
-    if not events.head(1024).select(check).item():
-        return False
-    return bool(events.select(check).item())
-
-
-def _user_order(events: pl.DataFrame, ts: _I64, codes: _I32) -> tuple[_I64, _BOOL, _I64, _I32]:
-    """Row order grouping each user's rows in ts order; where each user starts; ts, codes.
-
-    Users are grouped by a 64-bit hash of the id (sorting the id strings is several times
-    slower), and two ids sharing it are told apart by a second, independent hash;
-    should both ever collide, the ids themselves are sorted.
+    Ordering ties moves rows only inside their (user, ts) run, so the index's user and
+    time of every position stay right; ``tie_pos`` lists the positions that now hold
+    another row, ``tie_src`` the position whose row they hold.
     """
-    user = pl.col("user_id")
-    hashes = events.select(
-        _user_hash(user, _HASH_SEED).alias("h"), _user_hash(user, _CHECK_SEED).alias("c")
+
+    index: LogIndex
+    base: tuple[_I64, ...]  # per stage: matching positions before ties are ordered
+    positions: tuple[_I64, ...]  # per stage: matching positions, ties in canonical order
+    overlaps: tuple[bool, ...]  # per stage: does some row match it and an earlier stage?
+    tie_pos: _I64
+    tie_src: _I64
+
+    def rows_at(self, positions: _I64) -> _I64:
+        """The events-table rows at ``positions``."""
+        if self.tie_pos.size and positions.size:
+            at = np.minimum(np.searchsorted(self.tie_pos, positions), self.tie_pos.size - 1)
+            moved = self.tie_pos[at] == positions
+            positions = np.where(moved, self.tie_src[at], positions)
+        return self.index.rows_at(positions)
+
+
+def _prepare(
+    source: EventSource,
+    stages: Sequence[StageLike],
+    prior: _Rows | None = None,
+    start: int = 0,
+) -> _Rows:
+    index = source.index()
+    base = tuple(
+        prior.base[k]
+        if prior is not None and k < start
+        else stage_positions(source, index, s.match)
+        for k, s in enumerate(stages)
     )
-    h, check = hashes.to_series(0).to_numpy(), hashes.to_series(1).to_numpy()
-    n = ts.size
-    time_ordered = bool(n) and bool(np.all(ts[1:] >= ts[:-1]))
-    if time_ordered:
-        order, key = _time_ordered_groups(h)
-    else:
-        keys = pl.DataFrame({"h": h, "ts": ts})
-        order = keys.select(pl.arg_sort_by("h", "ts")).to_series().to_numpy().astype(np.int64)
-        key = h[order]
-    # One multi-column gather is cheaper than three NumPy takes.
-    moved = pl.DataFrame({"c": check, "t": ts, "e": codes}).gather(pl.Series(order))
-    sorted_check = moved["c"].to_numpy(writable=True)
-    sorted_ts, sorted_codes = moved["t"].to_numpy(writable=True), moved["e"].to_numpy(writable=True)
-    new_user = np.ones(n, dtype=bool)
-    new_user[1:] = key[1:] != key[:-1]
-    clash = _clashes(new_user, sorted_check)
-    if clash.size and time_ordered:
-        # Hashes agreeing in the high bits the sort kept interleave: regroup the rows of
-        # those keys by the whole hash. A key's rows form one contiguous block, so
-        # reordering within blocks moves no other row.
-        pos = np.flatnonzero(np.isin(key, np.unique(key[clash])))
-        sub = order[pos]
-        sub = sub[np.lexsort((sub, h[sub], key[pos]))]
-        order[pos] = sub
-        sorted_ts[pos], sorted_codes[pos], sorted_check[pos] = ts[sub], codes[sub], check[sub]
-        whole = h[sub]
-        new_user[pos[1:]] |= whole[1:] != whole[:-1]
-        clash = _clashes(new_user, sorted_check)
-    if clash.size:
-        return _exact_user_order(events, ts, codes)
-    return order, new_user, sorted_ts, sorted_codes
-
-
-def _clashes(new_user: _BOOL, check: npt.NDArray[np.uint64]) -> _I64:
-    """Positions grouped with the previous row whose check hash differs from it."""
-    return np.flatnonzero(~new_user[1:] & (check[1:] != check[:-1])) + 1
-
-
-def _exact_user_order(
-    events: pl.DataFrame, ts: _I64, codes: _I32
-) -> tuple[_I64, _BOOL, _I64, _I32]:
-    order = events.select(pl.arg_sort_by("user_id", "ts")).to_series().to_numpy()
-    order = order.astype(np.int64)
-    ids = events["user_id"].gather(order)
-    return order, (ids != ids.shift()).fill_null(True).to_numpy(), ts[order], codes[order]
-
-
-def _time_ordered_groups(h: npt.NDArray[np.uint64]) -> tuple[_I64, npt.NDArray[np.uint64]]:
-    """For rows in time order: an order grouping them by the hashes' high bits; those bits.
-
-    Sorting plain integers is many times faster than an argsort, so the row number rides
-    in the low bits of each key, under the hash's high bits: rows of one key stay in
-    time order.
-    """
-    n = h.size
-    bits = max(int(n - 1).bit_length(), 1)
-    low = np.uint64((1 << bits) - 1)
-    keys = np.arange(n, dtype=np.uint64)
-    keys |= h & ~low
-    keys.sort()
-    order = (keys & low).view(np.int64)
-    keys >>= np.uint64(bits)
-    return order, keys
-
-
-def _stage_masks(
-    events: pl.DataFrame, index: _LogIndex, stages: Sequence[StageLike]
-) -> list[_BOOL]:
-    """Per stage, whether the row at each position matches it."""
-    return _masks(events, index, [stage.match for stage in stages])
-
-
-def _masks(events: pl.DataFrame, index: _LogIndex, matches: Sequence[MatchLike]) -> list[_BOOL]:
-    """Per condition, whether the row at each position matches it."""
-    masks: list[_BOOL | None] = []
-    general: dict[int, pl.Expr] = {}
-    for k, match in enumerate(matches):
-        if type(match) is EventIn:
-            # Event-name conditions, by far the most common, go by name code: no strings.
-            lookup = np.zeros(len(index.names) + 1, dtype=bool)
-            lookup[[index.names[n] for n in match.names if n in index.names]] = True
-            masks.append(lookup[index.codes])
-        elif type(match) is AnyEvent:
-            masks.append(np.ones(index.ts.size, dtype=bool))
-        else:
-            masks.append(None)
-            general[k] = match.to_polars().fill_null(False).alias(f"m{k}")
-    if general:
-        values = events.select(general.values())
-        for k in general:
-            column = values[f"m{k}"].to_numpy()
-            masks[k] = column if index.order is None else column[index.order]
-    return [m for m in masks if m is not None]
-
-
-def _prepare(events: pl.DataFrame, stages: Sequence[StageLike]) -> _Rows:
-    index = _log_index(events)
-    masks = _stage_masks(events, index, stages)
-    row, position = index.rows, index.position
-    tied, source = _order_ties(events, index, row, masks)
-    if tied.size:
-        # Reordering within a (user, ts) run moves no run boundary: only rows and what
-        # they match move, so the index's user, ts and tie_start arrays stay valid.
-        row = row.copy()
-        masks = [m.copy() for m in masks]
-        for column in (row, *masks):
-            column[tied] = column[source]
-        position = position.copy()
-        position[row[tied]] = tied
-    # Rows that match an earlier stage too are the only ones an earlier stage can use.
+    tie_pos, tie_src = _order_ties(source, index, base)
+    positions = tuple(_patched(b, tie_pos, tie_src) for b in base)
     overlaps = tuple(
-        any(_overlap(stages[i].match, stages[j].match, masks[i], masks[j]) for j in range(i))
-        for i in range(len(masks))
+        any(
+            _overlap(stages[i].match, stages[j].match, positions[i], positions[j]) for j in range(i)
+        )
+        for i in range(len(stages))
     )
-    return _Rows(
-        row=row,
-        position=position,
-        user=index.user,
-        ts=index.ts,
-        tie_start=index.tie_start,
-        positions=tuple(np.flatnonzero(m) for m in masks),
-        overlaps=overlaps,
-    )
+    return _Rows(index, base, positions, overlaps, tie_pos, tie_src)
 
 
-def _overlap(a: MatchLike, b: MatchLike, mask_a: _BOOL, mask_b: _BOOL) -> bool:
+def _overlap(a: MatchLike, b: MatchLike, pos_a: _I64, pos_b: _I64) -> bool:
     """Whether some row matches both conditions (from the names alone when they say)."""
     if type(a) is EventIn and type(b) is EventIn:
-        return bool(set(a.names) & set(b.names))
-    return bool(np.any(mask_a & mask_b))
+        return bool(set(a.names) & set(b.names))  # type: ignore[attr-defined]
+    small, big = (pos_a, pos_b) if pos_a.size <= pos_b.size else (pos_b, pos_a)
+    return bool(in_sorted(big, small).any())
 
 
-def _order_ties(
-    events: pl.DataFrame, index: _LogIndex, row: _I64, masks: list[_BOOL]
-) -> tuple[_I64, _I64]:
-    """Positions of matching rows sharing a (user, ts), and the position each takes its row from.
+def _order_ties(source: EventSource, index: LogIndex, base: Sequence[_I64]) -> tuple[_I64, _I64]:
+    """Positions in tie runs that take another row, and the position each takes it from.
 
-    Rows of one (user, ts) are ordered by the first stage they match, then by content.
+    A run's rows are ordered by the first stage they match (rows matching none last),
+    then by content; only runs holding a matching row are looked at.
     """
-    shared = index.shared
-    matching = shared[np.logical_or.reduce([m[shared] for m in masks])]
-    run = index.tie_start[matching]
-    shared = np.zeros(matching.size, dtype=bool)
-    shared[1:] = run[1:] == run[:-1]
-    shared[:-1] |= shared[1:].copy()
-    tied = matching[shared]
-    if tied.size == 0:
-        return tied, tied
-    first_stage = np.argmax(np.stack([m[tied] for m in masks], axis=1), axis=1)
-    content = ["event", *sorted(c for c in events.columns if c not in _REQUIRED)]
-    sub = events.select(pl.col(content).gather(pl.Series(row[tied])))
-    source = (
-        sub.with_columns(
-            pl.Series(_RUN, index.tie_start[tied]),
-            pl.Series(_KEY, first_stage),
-            pl.Series(_POS, tied),
+    if not index.run_start.size or not base:
+        return _EMPTY, _EMPTY
+    tied = index.tied()
+    n = len(base)
+    first = np.full(tied.size, n, dtype=np.int64)
+    for k in reversed(range(n)):
+        first[in_sorted(base[k], tied)] = k
+    lengths = index.run_end - index.run_start + 1
+    run = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+    keep = np.isin(run, np.unique(run[first < n]))
+    if not keep.any():
+        return _EMPTY, _EMPTY
+    content = _tie_content(source, index).filter(pl.Series(keep))
+    names = content.columns
+    src = (
+        content.with_columns(
+            pl.Series(_RUN, run[keep]), pl.Series(_KEY, first[keep]), pl.Series(_POS, tied[keep])
         )
-        .sort(_RUN, _KEY, *content, nulls_last=True, maintain_order=True)[_POS]
+        .sort(_RUN, _KEY, *names, _POS, nulls_last=True)[_POS]
         .to_numpy()
     )
-    return tied, source
+    slots = tied[keep]
+    moved = src != slots
+    return slots[moved], src[moved].astype(np.int64)
 
 
-def _ranges(lo: _I64, hi: _I64) -> _I64:
-    """Concatenated ``arange(lo[g], hi[g] + 1)`` for every g, without a Python loop."""
-    lengths = hi - lo + 1
-    ends = np.cumsum(lengths)
-    return np.repeat(lo - (ends - lengths), lengths) + np.arange(int(ends[-1]) if ends.size else 0)
+def _tie_content(source: EventSource, index: LogIndex) -> pl.DataFrame:
+    """Every column but the user and the time, for every position in a tie run (cached)."""
+
+    def fetch() -> pl.DataFrame:
+        others = sorted(c for c in source.schema if c not in _REQUIRED)
+        return source.take(["event", *others], index.rows_at(index.tied()))
+
+    frame: pl.DataFrame = index.memo("tie content", fetch)
+    return frame
 
 
-def _nth(positions: _I64, after: _I64, owner: _I64, n: int, user: _I64, used: _BOOL | None) -> _I64:
+def _patched(positions: _I64, tie_pos: _I64, tie_src: _I64) -> _I64:
+    """``positions`` after ties are ordered: the moved slots that now hold a matching row."""
+    if not tie_pos.size:
+        return positions
+    now = in_sorted(positions, tie_src)
+    before = in_sorted(positions, tie_pos)
+    if np.array_equal(now, before):
+        return positions
+    out = np.delete(positions, np.searchsorted(positions, tie_pos[before & ~now]))
+    add = tie_pos[now & ~before]
+    return np.insert(out, np.searchsorted(out, add), add)
+
+
+def _nth(
+    positions: _I64,
+    after: _I64,
+    owner: _I64,
+    n: int,
+    user: npt.NDArray[np.int32],
+    used: _BOOL | None,
+) -> _I64:
     """Per query, the ``n``-th unused position in ``positions`` at or after ``after``.
 
     Only positions of the query's user ``owner`` count; -1 where there is none. ``used``
@@ -470,7 +354,7 @@ def _nth(positions: _I64, after: _I64, owner: _I64, n: int, user: _I64, used: _B
     return np.where(ok, positions[np.minimum(hit, positions.size - 1)], -1)
 
 
-def _first_of_user(user: _I64) -> _BOOL:
+def _first_of_user(user: npt.NDArray[np.integer]) -> _BOOL:
     new_user = np.ones(user.size, dtype=bool)
     new_user[1:] = user[1:] != user[:-1]
     return new_user
@@ -481,9 +365,32 @@ def _first_of_user(user: _I64) -> _BOOL:
 
 @dataclass(frozen=True, eq=False)
 class _Lifecycle:
-    raw_row: _I64  # (users, stages): event-table row that reached each stage, -1 if none
-    raw_ts: _I64  # its time in microseconds (meaningless where raw_row is -1)
-    used: tuple[_I64, ...]  # per stage: event-table rows that stage used
+    raw_pos: _I64  # (users, stages): position that reached each stage, -1 if none
+    raw_ts: _I64  # its time in microseconds (meaningless where raw_pos is -1)
+    # What the metrics derive from the chains whatever the limits (see Journeys.cached).
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def _used(rows: _Rows, stages: Sequence[StageLike], raw_pos: _I64, i: int) -> _I64:
+    """The positions stage ``i`` used: its rows from the previous reach to its own.
+
+    Only needed when a row can match two stages; recomputed from the chains then, so
+    the common case (distinct event names) never pays for it.
+    """
+    user0 = rows.index.user
+    if i == 0:
+        p0 = rows.positions[0]
+        first = np.flatnonzero(_first_of_user(user0[p0]))
+        hit = first + stages[0].times - 1
+        ok = hit < p0.size
+        ok[ok] = user0[p0[hit[ok]]] == user0[p0[first[ok]]]
+        return p0[ranges(first[ok], hit[ok])]
+    got = np.flatnonzero(raw_pos[:, i] >= 0)
+    positions = rows.positions[i]
+    after = rows.index.tie_start(raw_pos[got, i - 1])
+    lo = np.searchsorted(positions, after, side="left")
+    hi = np.searchsorted(positions, raw_pos[got, i], side="left")
+    return positions[ranges(lo, hi)]
 
 
 def _lifecycle(
@@ -491,68 +398,68 @@ def _lifecycle(
 ) -> _Lifecycle:
     """Raw lifecycle chains (no within/window), computed from stage ``start`` on."""
     n = len(stages)
+    user, ts = rows.index.user, rows.index.ts
     if prior is None:
         p0 = rows.positions[0]
-        first = np.flatnonzero(_first_of_user(rows.user[p0]))
+        first = np.flatnonzero(_first_of_user(user[p0]))
         hit = first + stages[0].times - 1
         ok = hit < p0.size
-        ok[ok] = rows.user[p0[hit[ok]]] == rows.user[p0[first[ok]]]
+        ok[ok] = user[p0[hit[ok]]] == user[p0[first[ok]]]
         first, hit = first[ok], hit[ok]
-        raw_pos = np.full((first.size, n), -1, dtype=np.int64)
+        raw_pos = np.full((first.size, n), -1, dtype=np.int64, order="F")
         raw_pos[:, 0] = p0[hit]
-        used_pos = [p0[_ranges(first, hit)]]
         start = 1
     else:
-        raw_pos = np.full((prior.raw_row.shape[0], n), -1, dtype=np.int64)
-        kept = prior.raw_row[:, :start]
-        raw_pos[:, :start] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
-        used_pos = [rows.where(u) for u in prior.used[:start]]
+        raw_pos = np.full((prior.raw_pos.shape[0], n), -1, dtype=np.int64, order="F")
+        raw_pos[:, :start] = prior.raw_pos[:, :start]
     # Marking used rows only matters when a row can match two stages.
-    used = np.zeros(rows.row.size if any(rows.overlaps) else 0, dtype=bool)
+    used = np.zeros(rows.index.rows if any(rows.overlaps) else 0, dtype=bool)
     if used.size:
-        for u in used_pos:
-            used[u] = True
+        for k in range(start):
+            used[_used(rows, stages, raw_pos, k)] = True
     for i in range(start, n):
         alive = np.flatnonzero(raw_pos[:, i - 1] >= 0)
         prev = raw_pos[alive, i - 1]
         positions = rows.positions[i]
         # Rows at the same time as the previous reach count as "at or after" it.
-        after = rows.tie_start[prev]
+        after = rows.index.tie_start(prev)
         taken_here = used if rows.overlaps[i] else None
-        hit = _nth(positions, after, rows.user[prev], stages[i].times, rows.user, taken_here)
+        owner = user[prev].astype(np.int64)
+        hit = _nth(positions, after, owner, stages[i].times, user, taken_here)
         got = hit >= 0
         raw_pos[alive[got], i] = hit[got]
-        lo = np.searchsorted(positions, after[got], side="left")
-        hi = np.searchsorted(positions, hit[got], side="left")
-        taken = positions[_ranges(lo, hi)]
-        if used.size:
-            used[taken] = True
-        used_pos.append(taken)
+        if used.size and i + 1 < n:
+            used[_used(rows, stages, raw_pos, i)] = True
     reached = raw_pos >= 0
-    return _Lifecycle(
-        raw_row=np.where(reached, rows.row[raw_pos], -1),
-        raw_ts=np.where(reached, rows.ts[raw_pos], 0),
-        used=tuple(rows.row[u] for u in used_pos),
-    )
+    raw_ts = np.where(reached, ts[raw_pos], 0)
+    return _Lifecycle(raw_pos=raw_pos, raw_ts=np.asfortranarray(raw_ts))
 
 
-def _limits(ts: _I64, ok: _BOOL, stages: Sequence[StageLike], window: int | None) -> _BOOL:
-    """Where each step of each chain keeps its ``within`` and the ``window``."""
-    ok = ok.copy()
+def _within_limits(
+    ts: _I64, exists: _BOOL, stages: Sequence[StageLike], window: int | None
+) -> _BOOL:
+    """Per chain and step: the chain reaches it (every step so far exists and keeps its
+    ``within`` and the ``window``). Column by column: each is one contiguous pass."""
+    reached = np.empty(exists.shape, dtype=bool, order="F")
+    if not reached.size:
+        return reached
+    reached[:, 0] = exists[:, 0]
     for i in range(1, ts.shape[1]):
+        column = exists[:, i] & reached[:, i - 1]
         within = _micros(stages[i].within)
         if within is not None:
-            ok[:, i] &= ts[:, i] - ts[:, i - 1] <= within
+            column &= ts[:, i] - ts[:, i - 1] <= within
         if window is not None:
-            ok[:, i] &= ts[:, i] - ts[:, 0] <= window
-    return ok
+            column &= ts[:, i] - ts[:, 0] <= window
+        reached[:, i] = column
+    return reached
 
 
 def _lifecycle_reach(
     state: _Lifecycle, stages: Sequence[StageLike], window: int | None
 ) -> tuple[_BOOL, _I64, _I64]:
-    ok = _limits(state.raw_ts, state.raw_row >= 0, stages, window)
-    return np.logical_and.accumulate(ok, axis=1), state.raw_ts, state.raw_row[:, 0]
+    reached = _within_limits(state.raw_ts, state.raw_pos >= 0, stages, window)
+    return reached, state.raw_ts, state.raw_pos[:, 0]
 
 
 # --------------------------------------------------------------------------- best path
@@ -567,12 +474,13 @@ class _BestPath:
     start only loosens the limits, so its level is at least an earlier one's.
     """
 
-    start_row: _I64  # (starts,) event-table row completing stage 0, in canonical order
+    start_pos: _I64  # (starts,) position completing stage 0, in canonical order
     start_ts: _I64
     start_user: _I64  # dense user number, non-decreasing
     start_group: _I64  # group of each start; -1: no stage-1 completion after it
-    cont_row: _I64  # (groups, stages - 1): row completing stage k + 1, -1 if none
+    cont_pos: _I64  # (groups, stages - 1): position completing stage k + 1, -1 if none
     cont_ts: _I64
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _best_path(
@@ -580,21 +488,22 @@ def _best_path(
 ) -> _BestPath:
     """Greedy chains (no within/window) of every start, computed from stage ``start`` on."""
     n = len(stages)
+    user, ts = rows.index.user, rows.index.ts
     if prior is None:
         p0 = rows.positions[0]
-        new_user = _first_of_user(rows.user[p0])
+        new_user = _first_of_user(user[p0])
         rank = np.arange(p0.size) - np.flatnonzero(new_user)[np.cumsum(new_user) - 1]
         start_pos = p0[rank >= stages[0].times - 1]
         start = 1
     else:
-        start_pos = rows.where(prior.start_row)
-    start_user = rows.user[start_pos]
+        start_pos = prior.start_pos
+    start_user = user[start_pos].astype(np.int64)
     if n == 1:
         group = np.full(start_pos.size, -1, dtype=np.int64)
         cont = np.zeros((0, 0), dtype=np.int64)
     elif prior is None or start == 1:
         # Strictly after the previous row, so no row serves two stages of one chain.
-        f1 = _nth(rows.positions[1], start_pos + 1, start_user, stages[1].times, rows.user, None)
+        f1 = _nth(rows.positions[1], start_pos + 1, start_user, stages[1].times, user, None)
         has = f1 >= 0
         lead = has.copy()
         lead[1:] &= f1[1:] != f1[:-1]
@@ -604,23 +513,22 @@ def _best_path(
         start = 2
     else:
         group = prior.start_group
-        cont = np.full((prior.cont_row.shape[0], n - 1), -1, dtype=np.int64)
-        kept = prior.cont_row[:, : start - 1]
-        cont[:, : start - 1] = np.where(kept >= 0, rows.where(np.maximum(kept, 0)), -1)
+        cont = np.full((prior.cont_pos.shape[0], n - 1), -1, dtype=np.int64)
+        cont[:, : start - 1] = prior.cont_pos[:, : start - 1]
     for k in range(start, n):
         alive = np.flatnonzero(cont[:, k - 2] >= 0)
         prev = cont[alive, k - 2]
         cont[alive, k - 1] = _nth(
-            rows.positions[k], prev + 1, rows.user[prev], stages[k].times, rows.user, None
+            rows.positions[k], prev + 1, user[prev].astype(np.int64), stages[k].times, user, None
         )
     reached = cont >= 0
     return _BestPath(
-        start_row=rows.row[start_pos],
-        start_ts=rows.ts[start_pos],
+        start_pos=start_pos,
+        start_ts=ts[start_pos],
         start_user=start_user,
         start_group=group,
-        cont_row=np.where(reached, rows.row[cont], -1),
-        cont_ts=np.where(reached, rows.ts[cont], 0),
+        cont_pos=cont,
+        cont_ts=np.where(reached, ts[cont], 0),
     )
 
 
@@ -655,8 +563,8 @@ def _best_path_reach(
         g_user = (np.cumsum(new_user) - 1)[g_last]
         # A group's best level is its latest start's.
         chain = np.column_stack([state.start_ts[g_last], state.cont_ts])
-        ok = np.column_stack([np.ones(g_last.size, dtype=bool), state.cont_row >= 0])
-        g_level = np.logical_and.accumulate(_limits(chain, ok, stages, window), axis=1).sum(1)
+        ok = np.column_stack([np.ones(g_last.size, dtype=bool), state.cont_pos >= 0])
+        g_level = _within_limits(chain, ok, stages, window).sum(1)
         np.maximum.at(level, g_user, g_level)
         # The user's row: the earliest start of their best level, which lies in their
         # first group reaching it, at the first start late enough for every limit.
@@ -673,10 +581,40 @@ def _best_path_reach(
         ts[users, 1:] = state.cont_ts[best]
     reached = np.arange(n)[None, :] < level[:, None]
     ts[:, 0] = state.start_ts[chosen]
-    return reached, ts, state.start_row[chosen]
+    return reached, ts, state.start_pos[chosen]
 
 
 # --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True, eq=False)
+class Reach:
+    """The journeys as arrays: one row per acquired user, one column per stage.
+
+    ``reached[u, i]`` says whether user ``u`` reached stage ``i`` (limits applied; once
+    false, false for every later stage); ``ts[u, i]`` is when, in microseconds since the
+    epoch (UTC), meaningful only where ``reached``. Rows are in the order of
+    :attr:`Journeys.table`.
+    """
+
+    reached: _BOOL
+    ts: _I64
+    #: Once a stage is not reached no later one is (always so for built journeys).
+    cumulative: bool = True
+    # What the metrics derive from these arrays (counts, quantiles), kept for every
+    # journeys sharing them: an edit that leaves the reach alone (period, segment,
+    # target) reuses it all.
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def users(self) -> int:
+        """Number of acquired users."""
+        return int(self.reached.shape[0])
+
+    @property
+    def levels(self) -> _I64:
+        """How many stages each user reached (1 … stages)."""
+        return self.reached.sum(axis=1, dtype=np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -687,10 +625,6 @@ class Journeys:
 
     Attributes
     ----------
-    table
-        ``user_id`` (String), ``reach_0 … reach_{n-1}`` (``Datetime("us", "UTC")``, null
-        when not reached; ``reach_0`` never null), then one column per ``segment_by``
-        property. Row order carries no meaning.
     stages
         Stage names, in the order of the ``reach_i`` columns.
     period
@@ -701,28 +635,123 @@ class Journeys:
         ``"lifecycle"`` or ``"best_path"``.
     factory
         The spec the table was built from.
+    reach
+        The reach times as arrays (:class:`Reach`), what the metrics read.
+    table
+        ``user_id`` (String), ``reach_0 … reach_{n-1}`` (``Datetime("us", "UTC")``, null
+        when not reached; ``reach_0`` never null), then one column per ``segment_by``
+        property. Row order carries no meaning. Made when first read.
     """
 
-    table: pl.DataFrame
     stages: tuple[str, ...]
     period: str
     last_ts: dt.datetime | None
     mode: str
     factory: FactoryLike = field(repr=False)
-    _events: pl.DataFrame = field(repr=False)
+    reach: Reach = field(repr=False)
+    _source: EventSource = field(repr=False)
     _state: _Lifecycle | _BestPath = field(repr=False)
-    # Each user's row that set reach_0, and columns gathered at those rows: shared with
-    # the journeys of an edit that leaves the rows alone (window, period, segment edits).
-    _row0: _I64 = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
-    _gathered: dict[str, pl.Series] = field(repr=False, default_factory=dict)
+    # None when positions are the events' rows (chains imported from Spark executors).
+    _rows: _Rows | None = field(repr=False)
+    _pos0: _I64 = field(repr=False)  # the position that set each user's reach_0
+    # What depends only on each user's reach_0 row (columns gathered there, cohorts):
+    # shared with the journeys of an edit that leaves those rows alone.
+    _shared: dict[Hashable, Any] = field(repr=False, default_factory=dict)
+    _origin: object = field(repr=False, default=None)
+    _lock: threading.RLock = field(repr=False, default_factory=threading.RLock)
+
+    @cached_property
+    def table(self) -> pl.DataFrame:
+        """``user_id``, ``reach_0 …``, then the segment columns (see the class docstring)."""
+        names = ["user_id", *self.factory.segment_by]
+        gathered = self.columns_at_reach0(names)
+        n = len(self.stages)
+        reached, ts = self.reach.reached, self.reach.ts
+        raw = pl.DataFrame(
+            {f"t{i}": ts[:, i] for i in range(n)} | {f"m{i}": reached[:, i] for i in range(n)}
+        )
+        reach = raw.select(
+            pl.when(pl.col(f"m{i}")).then(pl.col(f"t{i}")).cast(UTC_US).alias(f"reach_{i}")
+            for i in range(n)
+        )
+        return pl.concat(
+            [
+                gathered.select("user_id"),
+                reach,
+                gathered.select(list(self.factory.segment_by)),
+            ],
+            how="horizontal",
+        )
+
+    def columns_at_reach0(self, names: Sequence[str]) -> pl.DataFrame:
+        """Event columns ``names`` on the row that set each user's ``reach_0`` (cached)."""
+        with self._lock:
+            missing = [c for c in names if ("column", c) not in self._shared]
+            if missing:
+                got = self._source.take(missing, self.rows_at(self._pos0))
+                for c in missing:
+                    self._shared["column", c] = got[c]
+            return pl.DataFrame([self._shared["column", c] for c in names])
+
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, scope: str = "reach") -> _T:
+        """``compute()``, kept with these journeys and the edits of them that share it.
+
+        ``scope`` says what the value depends on, and so which edits reuse it:
+        ``"reach"`` the reach arrays (a period, segment or target edit keeps them),
+        ``"reach0"`` each user's ``reach_0`` row (a window or stage edit after the first
+        keeps it too), ``"chains"`` the chains before ``within`` and ``window`` (see
+        :meth:`unlimited`). The metrics keep what they derive from the arrays here.
+        """
+        stores = {"reach": self.reach._memo, "reach0": self._shared, "chains": self._state._memo}
+        store = stores[scope]
+        with self._lock:
+            if key in store:
+                found: _T = store[key]
+                return found
+        value = compute()
+        with self._lock:
+            store[key] = value
+        return value
+
+    def unlimited(self) -> Reach | None:
+        """The chains before ``within`` and ``window`` apply, as reach arrays (lifecycle).
+
+        Every user reaching a stage is among them, at the same times; a limit edit only
+        removes users. ``None`` in best_path mode, where the window picks the chain.
+        """
+        state = self._state
+        if not isinstance(state, _Lifecycle):
+            return None
+
+        def chains() -> Reach:
+            return Reach(np.asfortranarray(state.raw_pos >= 0), state.raw_ts)
+
+        return self.cached("unlimited", chains, scope="chains")
+
+    def by_position(self) -> tuple[LogIndex, _I64] | None:
+        """The log index and each user's ``reach_0`` position in it, in table order.
+
+        ``None`` for journeys without an index (chains imported from Spark executors).
+        """
+        return None if self._rows is None else (self._rows.index, self._pos0)
+
+    def rows_at(self, positions: _I64) -> _I64:
+        """Events-table rows at engine positions."""
+        return positions if self._rows is None else self._rows.rows_at(positions)
+
+    def reads(self, events: object) -> bool:
+        """Whether ``events`` (a frame or a log) is what these journeys were built from."""
+        if events is self._origin:
+            return True
+        return isinstance(self._source, FrameSource) and events is self._source.events
 
     def update(self, factory: FactoryLike) -> Journeys:
         """The journeys of an edited factory, recomputing only what the edit touches.
 
         ``period``, ``window``, ``within`` and ``segment_by`` edits reuse the computed
         chains (no pass over the events). Editing, adding or removing stage ``i``
-        recomputes stages ``i`` and later from the stored rows of stages before ``i``;
-        changing the first stage or the mode rebuilds everything.
+        recomputes stages ``i`` and later from the stored positions of stages before
+        ``i``; changing the first stage or the mode rebuilds everything.
 
         Examples
         --------
@@ -738,7 +767,7 @@ class Journeys:
         """
         old = self.factory
         if factory.mode != old.mode:
-            return build_journeys(self._events, factory, last_ts=self.last_ts)
+            return _build(self._source, factory, self.last_ts, self._origin)
         new, before = list(factory.stages), list(old.stages)
         changed = next(
             (
@@ -748,56 +777,57 @@ class Journeys:
             ),
             min(len(new), len(before)),
         )
-        state = self._state
         if changed == 0:
-            return build_journeys(self._events, factory, last_ts=self.last_ts)
+            return _build(self._source, factory, self.last_ts, self._origin)
+        state, rows = self._state, self._rows
         if changed < len(new):
-            rows = _prepare(self._events, new)
+            if rows is None:  # pragma: no cover - imported chains are rebuilt by their backend
+                return _build(self._source, factory, self.last_ts, self._origin)
+            rows = _prepare(self._source, new, rows, changed)
             if isinstance(state, _Lifecycle):
                 state = _lifecycle(rows, new, changed, state)
             else:
                 state = _best_path(rows, new, changed, state)
         elif changed < len(before):
             state = _truncate(state, changed)
-        return _assemble(self._events, factory, state, self.last_ts, prior=self)
+        return _assemble(self._source, factory, state, self.last_ts, rows, prior=self)
 
-    def active_instants(self, events: pl.DataFrame, active: MatchLike | None) -> pl.Series | None:
+    def active_instants(self, active: MatchLike | None) -> pl.Series | None:
         """Per row of :attr:`table`: the distinct instants, in microseconds after ``reach_0``,
         of the user's events at or after ``reach_0`` matching ``active`` (any event when
-        ``None``), ascending; ``None`` when ``events`` is not the table these journeys
-        were built from.
+        ``None``), ascending; ``None`` for journeys without an index (imported chains).
 
         Retention's activity, answered from the log's index (rows already grouped by user
         and sorted by time) in a few vectorised passes instead of a join of every event
         to its user.
         """
-        if events is not self._events or not self._row0.size:
+        if self._rows is None:
             return None
-        index = _log_index(events)
-        start = index.position[self._row0]  # each journeys user's reach_0 row
-        dense = index.user[start]
+        index = self._rows.index
+        start = self._pos0
+        dense = index.user[start].astype(np.int64)
         # Per dense user number: their reach_0 time, or -1 for users never acquired.
-        reach0 = np.full(int(index.user[-1]) + 1, -1, dtype=np.int64)
+        reach0 = np.full(index.users, -1, dtype=np.int64)
         reach0[dense] = index.ts[start]
         if active is None or type(active) is AnyEvent:
             user, ts = index.user, index.ts
         else:
-            hits = np.flatnonzero(_masks(events, index, [active])[0])
+            hits = stage_positions(self._source, index, active)
             user, ts = index.user[hits], index.ts[hits]
         since = reach0[user]
         # Positions run in (user, ts) order: equal instants of a user are neighbours, and
         # a user's rows at or after reach_0 are a run's tail, so one mask does both.
         keep = (since >= 0) & (ts >= since)
         keep[1:] &= (user[1:] != user[:-1]) | (ts[1:] != ts[:-1])
-        user, offset = user[keep], ts[keep] - since[keep]
+        kept_user, offset = user[keep], ts[keep] - since[keep]
         bounds = np.zeros(reach0.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(user, minlength=reach0.size), out=bounds[1:])
+        np.cumsum(np.bincount(kept_user, minlength=reach0.size), out=bounds[1:])
         lists = pa.LargeListArray.from_arrays(pa.array(bounds), pa.array(offset, pa.int64()))
         return pl.Series("offsets", lists).gather(pl.Series(dense))
 
     def _repr_html_(self) -> str:
         reached = " → ".join(
-            f"{name} {self.table[f'reach_{i}'].count():,}" for i, name in enumerate(self.stages)
+            f"{name} {int(self.reach.reached[:, i].sum()):,}" for i, name in enumerate(self.stages)
         )
         return (
             f"<p><b>Journeys</b> ({self.mode}, by {self.period}): {reached}</p>"
@@ -807,15 +837,15 @@ class Journeys:
 
 def _truncate(state: _Lifecycle | _BestPath, n: int) -> _Lifecycle | _BestPath:
     if isinstance(state, _Lifecycle):
-        return _Lifecycle(state.raw_row[:, :n], state.raw_ts[:, :n], state.used[:n])
+        return _Lifecycle(state.raw_pos[:, :n], state.raw_ts[:, :n])
     cont = max(n - 1, 0)
     group = state.start_group if n > 1 else np.full_like(state.start_group, -1)
     return _BestPath(
-        state.start_row,
+        state.start_pos,
         state.start_ts,
         state.start_user,
         group,
-        state.cont_row[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
+        state.cont_pos[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
         state.cont_ts[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
     )
 
@@ -849,7 +879,8 @@ def _check_events(events: pl.DataFrame) -> pl.DataFrame:
     return events
 
 
-def _check_factory(events: pl.DataFrame, factory: FactoryLike) -> None:
+def check_factory(columns: Sequence[str], factory: FactoryLike) -> None:
+    """Raise a :class:`SpecError` naming the field if ``factory`` cannot run on ``columns``."""
     if not factory.stages:
         raise SpecError(
             "stages", "a factory needs at least one stage, e.g. Stage('Visit', 'visit')"
@@ -864,8 +895,8 @@ def _check_factory(events: pl.DataFrame, factory: FactoryLike) -> None:
                 f"{name!r} would clash with the journeys' reach columns; rename the property "
                 f"(events.rename({{{name!r}: 'my_{name}'}})) before segmenting by it",
             )
-        if name not in events.columns or name in _REQUIRED:
-            props = [c for c in events.columns if c not in _REQUIRED]
+        if name not in columns or name in _REQUIRED:
+            props = [c for c in columns if c not in _REQUIRED]
             raise SpecError(
                 "segment_by",
                 f"no property column {name!r} in the events; choose from "
@@ -874,56 +905,65 @@ def _check_factory(events: pl.DataFrame, factory: FactoryLike) -> None:
 
 
 def _assemble(
-    events: pl.DataFrame,
+    source: EventSource,
     factory: FactoryLike,
     state: _Lifecycle | _BestPath,
     last_ts: dt.datetime | None,
+    rows: _Rows | None,
     prior: Journeys | None = None,
+    origin: object = None,
 ) -> Journeys:
-    _check_factory(events, factory)
+    check_factory(list(source.schema), factory)
     stages = list(factory.stages)
     window = _micros(factory.window)
-    if isinstance(state, _Lifecycle):
-        reached, ts, row0 = _lifecycle_reach(state, stages, window)
+    if prior is not None and prior._state is state and _limits_of(prior.factory) == _limits_of(factory):
+        # The same chains under the same limits (a period, segment, target or name
+        # edit): the same reach, and everything the metrics derived from it.
+        reach, pos0 = prior.reach, prior._pos0
     else:
-        reached, ts, row0 = _best_path_reach(state, stages, window)
-    gathered = prior._gathered if prior is not None and np.array_equal(prior._row0, row0) else {}
-    index = pl.Series(row0, dtype=pl.Int64)
-    for name in ("user_id", *factory.segment_by):
-        if name not in gathered:
-            gathered[name] = events[name].gather(index)
-    raw = pl.DataFrame(
-        {f"t{i}": ts[:, i] for i in range(len(stages))}
-        | {f"m{i}": reached[:, i] for i in range(len(stages))}
-    )
-    reach = raw.select(
-        pl.when(pl.col(f"m{i}")).then(pl.col(f"t{i}")).cast(UTC_US).alias(f"reach_{i}")
-        for i in range(len(stages))
-    )
-    table = pl.concat(
-        [
-            gathered["user_id"].to_frame(),
-            reach,
-            pl.DataFrame([gathered[n] for n in factory.segment_by]),
-        ],
-        how="horizontal",
-    )
+        if isinstance(state, _Lifecycle):
+            reached, ts, pos0 = _lifecycle_reach(state, stages, window)
+        else:
+            reached, ts, pos0 = _best_path_reach(state, stages, window)
+        reach = Reach(reached, ts)
+    shared = prior is not None and (prior._pos0 is pos0 or np.array_equal(prior._pos0, pos0))
     return Journeys(
-        table=table,
         stages=tuple(s.name for s in stages),
         period=factory.period,
         last_ts=last_ts,
         mode=factory.mode,
         factory=factory,
-        _events=events,
+        reach=reach,
+        _source=source,
         _state=state,
-        _row0=row0,
-        _gathered=gathered,
+        _rows=rows,
+        _pos0=pos0,
+        _shared=prior._shared if prior is not None and shared else {},
+        _origin=prior._origin if prior is not None else origin,
+        _lock=prior._lock if prior is not None and shared else threading.RLock(),
     )
 
 
+def _limits_of(factory: FactoryLike) -> tuple[object, ...]:
+    return (factory.window, tuple(s.within for s in factory.stages))
+
+
+def _build(
+    source: EventSource, factory: FactoryLike, last_ts: dt.datetime | None, origin: object
+) -> Journeys:
+    check_factory(list(source.schema), factory)
+    stages = list(factory.stages)
+    rows = _prepare(source, stages)
+    state = _lifecycle(rows, stages) if factory.mode == "lifecycle" else _best_path(rows, stages)
+    return _assemble(source, factory, state, last_ts, rows, origin=origin)
+
+
 def build_journeys(
-    events: pl.DataFrame | HasEvents, factory: FactoryLike, *, last_ts: dt.datetime | None = None
+    events: pl.DataFrame | HasEvents | EventSource,
+    factory: FactoryLike,
+    *,
+    last_ts: dt.datetime | None = None,
+    origin: object = None,
 ) -> Journeys:
     """Build the journeys table: each acquired user's reach time of every stage.
 
@@ -935,13 +975,15 @@ def build_journeys(
     events
         The events table (``user_id``, ``event``, ``ts`` and property columns), or an
         :class:`~cfnb.eventlog.EventLog`. Row order does not change the result. The
-        first build on a table indexes it by user and time (no sort needed when it is
-        stored in ``(user_id, ts)`` order); later builds and edits on the same table
-        reuse that index.
+        first build on a frame indexes it by user and time (an EventLog is indexed at
+        load); later builds and edits on the same table reuse that index.
     factory
         The spec: its stages, ``mode``, ``window``, ``period`` and ``segment_by``.
     last_ts
         The log's last timestamp; by default the largest ``ts`` in ``events``.
+    origin
+        What ``events`` stands for when it is an event source (the log or frame a run
+        was given), so that :meth:`Journeys.reads` recognises it.
 
     Examples
     --------
@@ -967,11 +1009,8 @@ def build_journeys(
     │ b       ┆ 2024-01-01 01:00:00 UTC ┆ null                    ┆ seo     │
     └─────────┴─────────────────────────┴─────────────────────────┴─────────┘
     """
-    events = _check_events(events if isinstance(events, pl.DataFrame) else events.events)
-    _check_factory(events, factory)
+    source = event_source(events)
+    check_factory(list(source.schema), factory)
     if last_ts is None:
-        last_ts = events["ts"].max() if events.height else None  # type: ignore[assignment]
-    stages = list(factory.stages)
-    rows = _prepare(events, stages)
-    state = _lifecycle(rows, stages) if factory.mode == "lifecycle" else _best_path(rows, stages)
-    return _assemble(events, factory, state, last_ts)
+        last_ts = source.last_ts
+    return _build(source, factory, last_ts, events if origin is None else origin)

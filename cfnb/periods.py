@@ -30,6 +30,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, TypeAlias, overload
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cfnb.spec.errors import SpecError, unknown_choice
@@ -121,6 +123,55 @@ def period_start(
         return _series_to_utc(x).dt.date().dt.truncate(every)
     start: dt.date = pl.Series([utc_datetime(x)]).dt.date().dt.truncate(every).item()
     return start
+
+
+_DAY_US = 86_400_000_000
+
+
+def start_days(us: npt.NDArray[np.int64], period: str) -> npt.NDArray[np.int64]:
+    """Per UTC timestamp in microseconds: the start of its calendar period, as days since
+    1970-01-01 (the physical value of the ``pl.Date`` :func:`period_start` gives).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> us = np.array([1_704_326_340_000_000])  # 2024-01-03 23:59 UTC, a Wednesday
+    >>> [int(start_days(us, p)[0]) for p in ("day", "week", "month")]
+    [19725, 19723, 19723]
+    """
+    period = check_period(period)
+    days = us // _DAY_US
+    if period == "day":
+        return days
+    if period == "week":
+        # 1970-01-01 was a Thursday: Monday is three days before a multiple of 7 after it.
+        return days - (days + 3) % 7
+    months = days.astype("datetime64[D]").astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64)
+
+
+def starts_between(first_us: int, last_us: int, period: str) -> npt.NDArray[np.int64]:
+    """Starts (days since 1970-01-01) of every calendar period from the one holding
+    ``first_us`` to the one holding ``last_us`` (microseconds, UTC): :func:`period_range`
+    as integers. Empty when ``last_us`` is before ``first_us``.
+
+    Examples
+    --------
+    >>> starts_between(0, 40 * 86_400_000_000, "month").tolist()
+    [0, 31]
+    """
+    lo, hi = start_days(np.array([first_us, last_us], dtype=np.int64), period)
+    if hi < lo:
+        return np.zeros(0, dtype=np.int64)
+    if period == "day":
+        return np.arange(lo, hi + 1, dtype=np.int64)
+    if period == "week":
+        return np.arange(lo, hi + 1, 7, dtype=np.int64)
+    months = np.arange(
+        np.datetime64(int(lo), "D").astype("datetime64[M]"),
+        np.datetime64(int(hi), "D").astype("datetime64[M]") + 1,
+    )
+    return months.astype("datetime64[D]").astype(np.int64)
 
 
 @overload

@@ -18,12 +18,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import altair as alt
 import pytest
+from altair.utils.schemapi import SchemaBase
 
 import cfnb
 from cfnb.analysis import FactoryRun
 from cfnb.eventlog import EventLog
-from cfnb.explorer import Explorer, View, explore
+from cfnb.explorer import ChartOutput, Explorer, View, explore
 from cfnb.spec import Factory, event, prop
 
 SPEC_PATH = "data/sample_factory.toml"
@@ -58,13 +60,14 @@ def explorer(opened: Explorer, spec: Factory) -> Iterator[Explorer]:
 
 
 def datasets(ex: Explorer, name: str) -> str:
-    """The data a chart widget shows (its ``chart.to_dict()`` datasets), as comparable text.
-
-    A ``JupyterChart`` already holds ``chart.to_dict()`` as its synced ``spec``.
-    """
-    widget = ex.charts[name]
-    spec = getattr(widget, "spec", None) or widget.chart.to_dict(validate=False)
+    """The data a chart widget shows (its spec's datasets), as comparable text."""
+    spec = ex.charts[name].spec
     return json.dumps(spec.get("datasets", spec), sort_keys=True, default=str)
+
+
+def shown(ex: Explorer) -> dict[str, dict[str, Any]]:
+    """The spec each chart widget shows."""
+    return {name: w.spec for name, w in ex.charts.items()}
 
 
 # ---------------------------------------------------------------------------- opening
@@ -75,7 +78,8 @@ def test_opens_on_the_sample_with_its_spec(explorer: Explorer, spec: Factory) ->
     assert explorer.summary.value.endswith(f"{explorer.result.constraint().summary}</div>")
     assert "Constraint: Activation" in explorer.summary.value
     assert set(explorer.charts) == {"chain", "funnel", "throughput", "retention"}
-    assert all(w.chart is not None for w in explorer.charts.values())
+    for name, widget in explorer.charts.items():  # the spec shown is the Altair chart's
+        assert widget.spec == explorer.chart(name).to_dict(validate=False)
     assert [e.name.value for e in explorer.stage_editors] == list(spec.stage_names)
     assert not explorer.pending
     assert "Up to date" in explorer.status.value
@@ -122,25 +126,83 @@ def test_activation_event_edit_changes_spec_verdict_and_charts(explorer: Explore
 
 
 def test_window_edit_updates_the_chart_widgets_in_place(explorer: Explorer) -> None:
-    from cfnb.explorer import ChartOutput
-
     before_summary, before = explorer.summary.value, datasets(explorer, "funnel")
     widgets = dict(explorer.charts)
-    shown = {name: getattr(w, "spec", None) or w.outputs for name, w in widgets.items()}
-    retention_chart = explorer.charts["retention"].chart
+    outputs = {name: getattr(w, "outputs", None) for name, w in widgets.items()}
+    specs = shown(explorer)
     explorer.controls.window.value = "3w"
     assert explorer.factory.window == timedelta(weeks=3)
     assert explorer.summary.value != before_summary
     assert datasets(explorer, "funnel") != before
     assert explorer.charts == widgets  # the same widgets, their chart replaced
     funnel = explorer.charts["funnel"]
+    assert funnel.spec == explorer.chart("funnel").to_dict()  # valid, and Altair's spec
+    assert funnel.spec != specs["funnel"]
     if isinstance(funnel, ChartOutput):  # no anywidget: the Output is filled kernel-side
         assert len(funnel.outputs) == 1
-        assert funnel.outputs != shown["funnel"]
-    else:
-        assert funnel.spec == funnel.chart.to_dict()
-        assert funnel.spec != shown["funnel"]
-    assert explorer.charts["retention"].chart is retention_chart  # same input: reused
+        assert funnel.outputs != outputs["funnel"]
+    assert explorer.charts["retention"].spec is specs["retention"]  # same input: reused
+
+
+def test_edits_fill_the_chart_specs_in_without_altair(
+    explorer: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opening drew each chart's layout with Altair once; an edit only writes its values.
+    built: list[str] = []
+    init = SchemaBase.__init__
+
+    def counting_init(self: SchemaBase, *args: Any, **kwargs: Any) -> None:
+        built.append(type(self).__name__)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaBase, "__init__", counting_init)
+    templated = explorer.specs.stats["templated"]
+    explorer.controls.window.value = "5w"
+    explorer.stage_editors[2].target.value = "70%"
+    assert explorer.result.factory == explorer.factory
+    assert explorer.specs.stats["templated"] > templated
+    assert built == []
+    assert set(explorer.timings) == {"metrics", "charts", "paint", "total"}
+    monkeypatch.undo()
+    for name, widget in explorer.charts.items():
+        assert widget.spec == explorer.chart(name).to_dict(validate=False)
+
+
+def test_without_anywidget_charts_are_outputs_filled_from_the_kernel(
+    log: EventLog, spec: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cfnb.explorer.layout
+
+    monkeypatch.setattr(cfnb.explorer.layout, "find_spec", lambda name: None)
+    ex = explore(log, spec, debounce=0)
+    try:
+        assert all(isinstance(w, ChartOutput) for w in ex.charts.values())
+        before = {name: w.outputs for name, w in ex.charts.items()}
+        assert all(len(outputs) == 1 for outputs in before.values())
+        ex.controls.window.value = "3w"
+        funnel = ex.charts["funnel"]
+        assert funnel.spec == ex.chart("funnel").to_dict(validate=False)
+        assert len(funnel.outputs) == 1
+        assert funnel.outputs != before["funnel"]
+        assert ex.charts["retention"].outputs is before["retention"]  # same input: reused
+    finally:
+        ex.close()
+
+
+def test_a_chart_output_shows_an_altair_chart_or_a_spec() -> None:
+    chart = alt.Chart(alt.InlineData(values=[{"x": 1}])).mark_point().encode(x="x:Q")
+    out = ChartOutput(chart)
+    assert out.spec == chart.to_dict(validate=False)
+    first = out.outputs
+    assert len(first) == 1
+    spec = out.spec
+    out.spec = chart.properties(width=100).to_dict(validate=False)
+    assert out.outputs != first
+    out.spec = spec  # shown before: its outputs are reused, not rendered anew (new ids)
+    assert out.outputs == first
+    out.chart = None
+    assert out.spec is None
+    assert out.outputs == ()
 
 
 def test_period_edit(explorer: Explorer) -> None:
@@ -156,13 +218,13 @@ def test_period_edit(explorer: Explorer) -> None:
 
 def test_target_edit_redraws_only_the_chain(explorer: Explorer) -> None:
     before_summary, before = explorer.summary.value, datasets(explorer, "chain")
-    funnel_chart = explorer.charts["funnel"].chart
+    funnel_spec = explorer.charts["funnel"].spec
     explorer.stage_editors[1].target.value = "80%"
     assert explorer.factory.stages[1].target == 0.8
     assert "target 80%" in explorer.summary.value
     assert explorer.summary.value != before_summary
     assert datasets(explorer, "chain") != before
-    assert explorer.charts["funnel"].chart is funnel_chart
+    assert explorer.charts["funnel"].spec is funnel_spec
 
 
 def test_property_condition_editor(explorer: Explorer) -> None:
@@ -253,7 +315,7 @@ def test_add_move_remove_stages(explorer: Explorer, log: EventLog) -> None:
 
 
 def test_unknown_event_is_shown_inline_and_keeps_the_last_good_charts(explorer: Explorer) -> None:
-    charts = {name: w.chart for name, w in explorer.charts.items()}
+    charts = shown(explorer)
     summary, factory = explorer.summary.value, explorer.factory
     editor = explorer.stage_editors[1]
     editor.event.value = "creatd_project"
@@ -261,7 +323,7 @@ def test_unknown_event_is_shown_inline_and_keeps_the_last_good_charts(explorer: 
     assert "no 'creatd_project' events" in explorer.errors["stages[1].match"]
     assert "did you mean &#x27;created_project&#x27;?" in editor.error.value
     assert editor.event.value == "creatd_project"  # what was typed stays, beside its error
-    assert {name: w.chart for name, w in explorer.charts.items()} == charts
+    assert all(explorer.charts[name].spec is spec for name, spec in charts.items())
     assert explorer.summary.value == summary
     assert "not applied" in explorer.status.value
     explorer.debounce = 60
@@ -285,7 +347,7 @@ def test_unknown_event_is_shown_inline_and_keeps_the_last_good_charts(explorer: 
 def test_definition_errors_are_inline(
     explorer: Explorer, control: str, text: str, key: str, words: str
 ) -> None:
-    charts = {name: w.chart for name, w in explorer.charts.items()}
+    charts = shown(explorer)
     factory, computed = explorer.factory, explorer.stats["computed"]
     owner: Any = explorer.controls if key in ("window", "goal") else explorer.stage_editors[1]
     getattr(owner, control).value = text
@@ -294,7 +356,7 @@ def test_definition_errors_are_inline(
     assert words.replace("'", "&#x27;") in owner.error.value
     assert explorer.factory == factory
     assert explorer.stats["computed"] == computed
-    assert {name: w.chart for name, w in explorer.charts.items()} == charts
+    assert all(explorer.charts[name].spec is spec for name, spec in charts.items())
 
 
 def test_bad_value_for_the_column_type(explorer: Explorer) -> None:

@@ -227,10 +227,10 @@ def test_colliding_user_hashes_fall_back_to_exact_grouping(
     # independent hash tells them apart.
     def colliding(e: pl.Expr, seed: int) -> pl.Expr:
         return (
-            e.str.len_bytes().cast(pl.UInt64) if seed == cfnb.journeys._HASH_SEED else e.hash(seed)
+            e.str.len_bytes().cast(pl.UInt64) if seed == cfnb.sources._HASH_SEED else e.hash(seed)
         )
 
-    monkeypatch.setattr(cfnb.journeys, "_user_hash", colliding)
+    monkeypatch.setattr(cfnb.sources, "_user_hash", colliding)
     for rows in (events, events.reverse()):  # time-ordered and not
         j = build_journeys(rows, Factory(VISIT_SIGNUP_PAY))
         assert reach(j, "aa") == [0, 2, None]
@@ -245,7 +245,7 @@ def test_hashes_sharing_their_high_bits_still_group_users_exactly(
     expected = build_journeys(events, Factory(VISIT_SIGNUP_PAY)).table.sort("user_id")
     # A time-ordered log is grouped on the hashes' high bits: make them all zero, so every
     # user's rows interleave under one key and have to be regrouped by the whole hash.
-    monkeypatch.setattr(cfnb.journeys, "_user_hash", lambda e, seed: e.hash(seed) & 0x3F)
+    monkeypatch.setattr(cfnb.sources, "_user_hash", lambda e, seed: e.hash(seed) & 0x3F)
     j = build_journeys(events.clone(), Factory(VISIT_SIGNUP_PAY))
     assert j.table.sort("user_id").equals(expected)
 

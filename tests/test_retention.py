@@ -595,13 +595,21 @@ def test_activity_from_the_journeys_index_equals_the_join_of_every_event(
     from cfnb.journeys import build_journeys
     from cfnb.spec import Factory, Stage
 
-    events = load_sample().events
+    log = load_sample()
+    events = log.events
     factory = Factory([Stage("Visit", "visit"), Stage("Signup", "signup")], mode=mode)  # type: ignore[arg-type]
     j = build_journeys(events, factory)
     condition = _active(active)
     fast = activity(events, j, condition)  # type: ignore[arg-type]
     slow = activity(events, SimpleNamespace(table=j.table), condition)  # type: ignore[arg-type]
-    assert j.active_instants(events, condition) is not None  # type: ignore[arg-type]
+    assert j.active_instants(condition) is not None  # type: ignore[arg-type]
     assert fast.table["offsets"].list.len().sum() > 0
     assert_frame_equal(fast.table, slow.table)
     assert fast.condition == slow.condition
+    # The same from the log's own index and DuckDB table (never copied into Polars).
+    on_log = build_journeys(log, factory)
+    assert on_log.reads(log)
+    from_log = activity(log, on_log, condition)  # type: ignore[arg-type]
+    assert_frame_equal(
+        from_log.table.sort("user_id"), slow.table.sort("user_id"), check_row_order=False
+    )

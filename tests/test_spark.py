@@ -343,7 +343,7 @@ def test_the_explorer_opens_and_edits_a_spark_log(
         assert remote_log.backend().passes == before
         assert remote.summary.value == local.summary.value
         for name in ("chain", "funnel", "throughput", "retention"):
-            spec_of = {ex: ex.charts[name].chart.to_dict() for ex in (local, remote)}
+            spec_of = {ex: ex.charts[name].spec for ex in (local, remote)}
             assert spec_of[local] == spec_of[remote]
     finally:
         local.close()

@@ -23,6 +23,7 @@ import polars as pl
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
+from cfnb.charts._parts import ChartParts
 from cfnb.metrics.constraint import ConstraintResult
 
 __all__ = ["LINK_STATES", "chain_chart"]
@@ -303,18 +304,36 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
     >>> chart.to_json() == chain_chart(constraint(build_journeys(log.events, factory), factory)).to_json()
     True
     """
+    return draw_chain(chain_parts(result, title=title))
+
+
+def chain_parts(result: ConstraintResult, *, title: str | None = None) -> ChartParts:
+    """What :func:`chain_chart` draws of ``result``: one layout, whatever the result."""
     expect(result, ConstraintResult, "chain_chart", "cfnb.metrics.constraint.constraint(...)")
     rows = _link_rows(result)
     shapes = _shapes(rows)
-    n = len(rows)
-    width = int(_SPACING * n + 16)
+    width = int(_SPACING * len(rows) + 16)
+    states = [s for s in LINK_STATES if any(r["state"] == s for r in rows)]
+    values = {
+        "width": width,
+        "states": states,
+        "colours": [LINK_STATES[s] for s in states],
+        "heading": title or _heading(result),
+        "subtitle": theme.subtitle_lines(_subtitle(result), max(60, width // 7)),
+    }
+    return ChartParts((), values, {"shapes": theme.records(shapes), "links": theme.records(rows)})
+
+
+def draw_chain(parts: ChartParts) -> theme.AnyChart:
+    """Draw :func:`chain_parts` with Altair."""
+    v = parts.values
+    width = v["width"]
     x = alt.X("x:Q", scale=alt.Scale(domain=[0, width], nice=False, zero=False), axis=None)
     size = _RING**2  # symbol paths span [-1, 1]: the ring is sqrt(size) pixels wide
 
-    states = [s for s in LINK_STATES if any(r["state"] == s for r in rows)]
-    state_scale = alt.Scale(domain=states, range=[LINK_STATES[s] for s in states])
+    state_scale = alt.Scale(domain=v["states"], range=v["colours"])
     ring_layer = (
-        alt.Chart(theme.inline(shapes))
+        alt.Chart(alt.InlineData(values=parts.data["shapes"]))
         .mark_point(filled=False, opacity=1, strokeCap="round", strokeJoin="round", y=_TOP)
         .encode(
             shape=alt.Shape(
@@ -328,7 +347,7 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
         )
     )
     # Every other layer draws the same dataset: one row per link.
-    links = alt.Chart(theme.inline(rows))
+    links = alt.Chart(alt.InlineData(values=parts.data["links"]))
     legend = links.mark_point(opacity=0, y=_TOP).encode(
         color=alt.Color(
             "state:N",
@@ -375,7 +394,6 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
         .encode(text="flag:N", color=alt.Color("state:N", scale=state_scale, legend=None))
     )
     layers: list[alt.Chart] = [legend, ring_layer, names, rates, targets, gains, notes, flags]
-    heading = title or _heading(result)
     # x and the tooltip are shared by every layer (said once, at the top).
     chart = (
         alt.layer(*layers)
@@ -383,7 +401,7 @@ def chain_chart(result: ConstraintResult, *, title: str | None = None) -> theme.
         .properties(
             width=width,
             height=_HEIGHT,
-            title=theme.title(heading, _subtitle(result), width=max(60, width // 7)),
+            title=alt.TitleParams(text=v["heading"], subtitle=v["subtitle"]),
         )
     )
     return theme.apply(chart)

@@ -13,6 +13,7 @@ import polars as pl
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
+from cfnb.charts._parts import ChartParts
 from cfnb.metrics.funnel import FunnelResult, TimeToConvertResult
 
 __all__ = ["funnel_chart", "time_to_convert_chart"]
@@ -95,6 +96,13 @@ def funnel_chart(
     >>> funnel_chart(funnel(j)).to_dict()["hconcat"][0]["layer"][1]["mark"]["type"]
     'bar'
     """
+    return draw_funnel(funnel_parts(result, by=by, width=width))
+
+
+def funnel_parts(
+    result: FunnelResult, *, by: str | None = None, width: int | None = None
+) -> ChartParts:
+    """What :func:`funnel_chart` draws of ``result``; the key says which funnel it is."""
     expect(result, FunnelResult, "funnel_chart", "cfnb.metrics.funnel.funnel(journeys)")
     if by is not None and by != result.by:
         raise ValueError(
@@ -102,32 +110,35 @@ def funnel_chart(
             f"cfnb.metrics.funnel.funnel(journeys, by={by!r}) and chart that"
         )
     if result.table.height == 0 or result.table["users"].sum() == 0:
-        return theme.no_data("No users in the factory yet.", "Funnel")
+        return theme.no_data_parts("No users in the factory yet.", "Funnel")
     if result.by is None:
-        return _overall(result, width or 380)
+        return _overall_parts(result, width or 380)
     if result.by == "cohort":
-        return _by_cohort(result, width or theme.WIDTH)
-    return _by_segment(result, result.by, width or theme.WIDTH)
+        return _by_cohort_parts(result, width or theme.WIDTH)
+    return _by_segment_parts(result, result.by, width or theme.WIDTH)
 
 
-def _overall(result: FunnelResult, width: int) -> theme.AnyChart:
+def draw_funnel(parts: ChartParts) -> theme.AnyChart:
+    """Draw :func:`funnel_parts` with Altair."""
+    kind = parts.key[0]
+    if kind == theme.NO_DATA:
+        return theme.draw_no_data(parts)
+    if kind == "overall":
+        return _draw_overall(parts)
+    if kind == "cohort":
+        return _draw_by_cohort(parts)
+    return _draw_by_segment(parts)
+
+
+_COLUMNS = ("step rate", "overall", "dropped", "median time")
+_OVERALL_NOTE = (
+    "Blue: users who reached the stage; grey: users lost on the link into it. "
+    "Step rate is of the previous stage, overall of the acquired users."
+)
+
+
+def _overall_parts(result: FunnelResult, width: int) -> ChartParts:
     rows = _stage_rows(result.table)
-    data = theme.inline(rows)
-    order = [r["stage"] for r in rows]
-    y = alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12, labelPadding=6))
-    first = rows[0]["users"]
-    base = alt.Chart(data).encode(y=y, tooltip=_TOOLTIP)
-    lost = base.mark_bar(color="#DDDDDD", height={"band": 0.72}).encode(
-        x=alt.X("previous_users:Q", title="users", axis=alt.Axis(format=",d", tickCount=5)),
-    )
-    kept = base.mark_bar(color=theme.NEUTRAL, height={"band": 0.72}).encode(
-        x=alt.X("users:Q", title="users")
-    )
-    labels = base.mark_text(align="left", dx=4, fontWeight="bold").encode(
-        x=alt.X("users:Q"), text=alt.Text("users:Q", format=theme.COUNT)
-    )
-    bars = alt.layer(lost, kept, labels).properties(width=width, height=alt.Step(_ROW))
-    columns = ("step rate", "overall", "dropped", "median time")
 
     def cell(r: dict[str, Any], name: str) -> str:
         if name == "step rate":
@@ -141,16 +152,41 @@ def _overall(result: FunnelResult, width: int) -> theme.AnyChart:
     cells = [
         {**r, "column": name, "text": cell(r, name)}
         for r in rows
-        for name in columns
+        for name in _COLUMNS
         if not (r["step"] == 0 and name != "overall")
     ]
+    values = {
+        "order": [r["stage"] for r in rows],
+        "width": width,
+        "heading": f"Funnel: {theme.count(rows[0]['users'])} acquired users",
+        "subtitle": theme.subtitle_lines(_OVERALL_NOTE),
+    }
+    data = {"rows": theme.records(rows), "cells": theme.records(cells)}
+    return ChartParts(("overall",), values, data)
+
+
+def _draw_overall(parts: ChartParts) -> theme.AnyChart:
+    v = parts.values
+    order = v["order"]
+    y = alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12, labelPadding=6))
+    base = alt.Chart(alt.InlineData(values=parts.data["rows"])).encode(y=y, tooltip=_TOOLTIP)
+    lost = base.mark_bar(color="#DDDDDD", height={"band": 0.72}).encode(
+        x=alt.X("previous_users:Q", title="users", axis=alt.Axis(format=",d", tickCount=5)),
+    )
+    kept = base.mark_bar(color=theme.NEUTRAL, height={"band": 0.72}).encode(
+        x=alt.X("users:Q", title="users")
+    )
+    labels = base.mark_text(align="left", dx=4, fontWeight="bold").encode(
+        x=alt.X("users:Q"), text=alt.Text("users:Q", format=theme.COUNT)
+    )
+    bars = alt.layer(lost, kept, labels).properties(width=v["width"], height=alt.Step(_ROW))
     table = (
-        alt.Chart(theme.inline(cells))
+        alt.Chart(alt.InlineData(values=parts.data["cells"]))
         .mark_text(align="center", fontSize=12)
         .encode(
             x=alt.X(
                 "column:N",
-                sort=list(columns),
+                sort=list(_COLUMNS),
                 title=None,
                 axis=alt.Axis(
                     orient="top", domain=False, ticks=False, labelAngle=0, labelFontWeight="bold"
@@ -165,18 +201,13 @@ def _overall(result: FunnelResult, width: int) -> theme.AnyChart:
         )
         .properties(width=alt.Step(88), height=alt.Step(_ROW))
     )
-    acquired = theme.count(first)
     chart = alt.hconcat(bars, table, spacing=16).properties(
-        title=theme.title(
-            f"Funnel: {acquired} acquired users",
-            "Blue: users who reached the stage; grey: users lost on the link into it. "
-            "Step rate is of the previous stage, overall of the acquired users.",
-        )
+        title=alt.TitleParams(text=v["heading"], subtitle=v["subtitle"])
     )
     return theme.apply(chart)
 
 
-def _by_segment(result: FunnelResult, by: str, width: int) -> theme.AnyChart:
+def _by_segment_parts(result: FunnelResult, by: str, width: int) -> ChartParts:
     table = result.table.with_columns(group=pl.col(by).cast(pl.String).fill_null("(none)"))
     acquired = table.filter(pl.col("step") == 0).sort(["users", "group"], descending=[True, False])
     sizes = acquired.head(MAX_GROUPS)
@@ -187,44 +218,56 @@ def _by_segment(result: FunnelResult, by: str, width: int) -> theme.AnyChart:
         {**r, "group": names[r["group"]], "segment": r["group"]}
         for r in _stage_rows(shown, ("group",))
     ]
-    order = list(result.stages[1:])
-    legend_order = [names[g] for g in keep]
     top = max([0.05, *[r["overall_rate"] or 0.0 for r in rows]])
+    more = acquired.height - len(keep)
+    note = f" Showing the {MAX_GROUPS} largest of {acquired.height}." if more > 0 else ""
+    values = {
+        "order": list(result.stages[1:]),
+        "groups": [names[g] for g in keep],
+        "colours": list(theme.CATEGORY[: len(keep)]),
+        "top": min(1.0, top * 1.15),
+        "width": width,
+        "step": max(9, 72 // max(len(keep), 1)),
+        "subtitle": theme.subtitle_lines(
+            f"Overall conversion of each {by}: the share of its acquired users reaching each "
+            f"stage. Hover for users, step rates and drop-off.{note}"
+        ),
+    }
+    return ChartParts(("segment", by), values, {"rows": theme.records(rows)})
+
+
+def _draw_by_segment(parts: ChartParts) -> theme.AnyChart:
+    v = parts.values
+    by: str = parts.key[1]
     tooltip = [alt.Tooltip("segment:N", title=by), *_TOOLTIP]
-    base = alt.Chart(theme.inline(rows)).encode(
-        y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelFontSize=12)),
-        yOffset=alt.YOffset("group:N", sort=legend_order),
+    base = alt.Chart(alt.InlineData(values=parts.data["rows"])).encode(
+        y=alt.Y("stage:N", sort=v["order"], title=None, axis=alt.Axis(labelFontSize=12)),
+        yOffset=alt.YOffset("group:N", sort=v["groups"]),
         tooltip=tooltip,
     )
     x = alt.X(
         "overall_rate:Q",
         title=f"share of the {by}'s acquired users who reached the stage",
         axis=alt.Axis(format="%"),
-        scale=alt.Scale(domain=[0, min(1.0, top * 1.15)], nice=False),
+        scale=alt.Scale(domain=[0, v["top"]], nice=False),
     )
     bars = base.mark_bar(height={"band": 0.88}).encode(
         x=x,
         color=alt.Color(
             "group:N",
-            sort=legend_order,
+            sort=v["groups"],
             title=f"{by} · acquired users",
-            scale=alt.Scale(domain=legend_order, range=list(theme.CATEGORY[: len(keep)])),
+            scale=alt.Scale(domain=v["groups"], range=v["colours"]),
             legend=alt.Legend(orient="top", direction="horizontal", titleOrient="left"),
         ),
     )
     labels = base.mark_text(align="left", dx=3, fontSize=10, color=theme.TEXT).encode(
         x=x, text=alt.Text("overall_rate:Q", format=theme.RATE)
     )
-    more = acquired.height - len(keep)
-    note = f" Showing the {MAX_GROUPS} largest of {acquired.height}." if more > 0 else ""
     chart = alt.layer(bars, labels).properties(
-        width=width,
-        height=alt.Step(max(9, 72 // max(len(keep), 1))),
-        title=theme.title(
-            f"Funnel by {by}",
-            f"Overall conversion of each {by}: the share of its acquired users reaching each "
-            f"stage. Hover for users, step rates and drop-off.{note}",
-        ),
+        width=v["width"],
+        height=alt.Step(v["step"]),
+        title=alt.TitleParams(text=f"Funnel by {by}", subtitle=v["subtitle"]),
     )
     return theme.apply(chart)
 
@@ -239,40 +282,51 @@ _TREND_TOOLTIP = [
 ]
 
 
-def _by_cohort(result: FunnelResult, width: int) -> theme.AnyChart:
+def _by_cohort_parts(result: FunnelResult, width: int) -> ChartParts:
     table = result.table.filter(pl.col("step") > 0, pl.col("rate").is_not_null())
     cohorts = table["cohort"].unique().sort().tail(MAX_COHORTS)
     table = table.filter(pl.col("cohort").is_in(cohorts.implode()))
     fields = ["cohort", "stage", "users", "rate", "overall_rate", "dropped"]
-    rows = table.select(fields).to_dicts()
     stages = list(result.stages[1:])
-    base = alt.Chart(theme.inline(rows)).encode(
+    more = result.table["cohort"].n_unique() - cohorts.len()
+    note = f" Showing the latest {MAX_COHORTS} cohorts." if more > 0 else ""
+    values = {
+        "ticks": theme.time_ticks(cohorts.to_list()),
+        "stages": stages,
+        "colours": list(theme.CATEGORY[: len(stages)]),
+        "width": width,
+        "subtitle": theme.subtitle_lines(
+            "Step rate of each link per acquisition cohort; recent cohorts may still be "
+            "converting." + note
+        ),
+    }
+    rows = theme.records(table.select(fields).to_dicts())
+    return ChartParts(("cohort",), values, {"rows": rows})
+
+
+def _draw_by_cohort(parts: ChartParts) -> theme.AnyChart:
+    v = parts.values
+    base = alt.Chart(alt.InlineData(values=parts.data["rows"])).encode(
         x=alt.X(
             "cohort:T",
             title="cohort (period of acquisition)",
             scale=alt.Scale(type="utc"),
-            axis=theme.time_axis(cohorts.to_list(), "day"),
+            axis=theme.dated_axis(v["ticks"], "day"),
         ),
         y=alt.Y("rate:Q", title="step rate (of the previous stage)", axis=alt.Axis(format="%")),
         color=alt.Color(
             "stage:N",
-            sort=stages,
+            sort=v["stages"],
             title="link into",
-            scale=alt.Scale(domain=stages, range=list(theme.CATEGORY[: len(stages)])),
+            scale=alt.Scale(domain=v["stages"], range=v["colours"]),
         ),
         tooltip=_TREND_TOOLTIP,
     )
     chart = alt.layer(base.mark_line(strokeWidth=2), base.mark_point(filled=True, size=30))
-    more = result.table["cohort"].n_unique() - cohorts.len()
-    note = f" Showing the latest {MAX_COHORTS} cohorts." if more > 0 else ""
     chart = chart.properties(
-        width=width,
+        width=v["width"],
         height=theme.HEIGHT,
-        title=theme.title(
-            "Funnel by cohort",
-            "Step rate of each link per acquisition cohort; recent cohorts may still be "
-            "converting." + note,
-        ),
+        title=alt.TitleParams(text="Funnel by cohort", subtitle=v["subtitle"]),
     )
     return theme.apply(chart)
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
+from cfnb.charts._parts import ChartParts
 from cfnb.metrics.retention import RetentionResult
 
 __all__ = ["retention_curve_chart", "retention_heatmap_chart"]
@@ -25,8 +26,8 @@ MAX_PERIODS = 52
 _EMPTY_LABEL = "not yet elapsed"
 
 
-def _mode_words(result: RetentionResult) -> str:
-    return "in" if result.mode == "on" else "in or after"
+def _mode_words(mode: str) -> str:
+    return "in" if mode == "on" else "in or after"
 
 
 def _window(
@@ -34,6 +35,11 @@ def _window(
 ) -> tuple[pl.DataFrame, str]:
     """The cells drawn (latest cohorts, first periods) and a note on what was left out."""
     table = result.table
+    cohort, period = table["cohort"], table["period"]
+    # Most results fit: skip the filter (a null would not pass it, so none may be there).
+    fits = cohort.n_unique() <= max_cohorts and period.n_unique() <= max_periods
+    if fits and cohort.null_count() == 0 and period.null_count() == 0:
+        return table, ""
     cohorts = table["cohort"].unique().sort()
     periods = table["period"].unique().sort()
     notes = []
@@ -55,20 +61,22 @@ def _cohort_rows(table: pl.DataFrame) -> list[dict[str, Any]]:
     spec computes ``rate = active / eligible`` (null when ``eligible`` is 0). Arrays keep
     the spec small: a few bytes per cell instead of a JSON object.
     """
-    rows = []
-    for part in table.sort("cohort", "period").partition_by("cohort", maintain_order=True):
-        first = part.row(0, named=True)
-        rows.append(
-            {
-                "cohort": first["cohort"],
-                "label": f"{first['cohort'].isoformat()} · {theme.count(first['cohort_users'])}",
-                "users": first["cohort_users"],
-                "k": part["period"].to_list(),
-                "eligible": part["eligible_users"].to_list(),
-                "active": part["active_users"].to_list(),
-            }
-        )
-    return rows
+    cohorts = (
+        table.sort("cohort", "period")
+        .group_by("cohort", maintain_order=True)
+        .agg(pl.col("cohort_users").first(), "period", "eligible_users", "active_users")
+    )
+    return [
+        {
+            "cohort": cohort,
+            "label": f"{cohort.isoformat()} · {theme.count(users)}",
+            "users": users,
+            "k": k,
+            "eligible": eligible,
+            "active": active,
+        }
+        for cohort, users, k, eligible, active in cohorts.iter_rows()
+    ]
 
 
 def _cells(data: alt.InlineData) -> alt.Chart:
@@ -85,15 +93,14 @@ def _cells(data: alt.InlineData) -> alt.Chart:
     )
 
 
-def _tooltip(result: RetentionResult) -> list[alt.Tooltip]:
-    unit = result.period
+def _tooltip(unit: str, cohort_by: str, mode: str) -> list[alt.Tooltip]:
     return [
-        alt.Tooltip("cohort:N", title=f"cohort ({unit} of {result.cohort_by})"),
+        alt.Tooltip("cohort:N", title=f"cohort ({unit} of {cohort_by})"),
         alt.Tooltip("users:Q", title="users in cohort", format=theme.COUNT),
-        alt.Tooltip("k:Q", title=f"{unit}s since {result.cohort_by} (k)"),
+        alt.Tooltip("k:Q", title=f"{unit}s since {cohort_by} (k)"),
         alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
         alt.Tooltip(
-            "active:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT
+            "active:Q", title=f"active {_mode_words(mode)} {unit} k (users)", format=theme.COUNT
         ),
         alt.Tooltip("cell:N", title="retention"),
     ]
@@ -124,13 +131,26 @@ def retention_heatmap_chart(
         Draw at most the latest ``max_cohorts`` cohorts and the first ``max_periods``
         periods (so the spec stays small whatever the log's length).
     """
+    return draw_retention_heatmap(
+        retention_heatmap_parts(result, max_cohorts=max_cohorts, max_periods=max_periods)
+    )
+
+
+def retention_heatmap_parts(
+    result: RetentionResult,
+    *,
+    max_cohorts: int = MAX_COHORTS,
+    max_periods: int = MAX_PERIODS,
+) -> ChartParts:
+    """What :func:`retention_heatmap_chart` draws; the key holds the words of the axes and
+    tooltips (period, cohort_by, mode) and whether cells are labelled."""
     expect(
         result, RetentionResult, "retention_heatmap_chart", "cfnb.metrics.retention.retention(...)"
     )
     unit = result.period
     heading = f"Retention by {unit}ly cohort" if unit != "day" else "Retention by daily cohort"
     if result.table.height == 0:
-        return theme.no_data("No cohort yet.", heading)
+        return theme.no_data_parts("No cohort yet.", heading)
     shown, note = _window(result, max_cohorts, max_periods)
     rows = _cohort_rows(shown)
     n_periods = shown["period"].n_unique()
@@ -140,14 +160,41 @@ def retention_heatmap_chart(
     cap = float(top) if isinstance(top, int | float) and top > 0 else 1.0
     step_x = max(12, min(38, 760 // max(n_periods, 1)))
     step_y = max(12, min(26, 640 // max(n_cohorts, 1)))
-    base = _cells(theme.inline(rows)).encode(
+    labelled = step_x >= 30 and step_y >= 16
+    values: dict[str, Any] = {
+        "heading": heading,
+        "labels": [r["label"] for r in rows],
+        "cap": cap,
+        "gradient": min(160, max(60, step_y * n_cohorts)),
+        "step_x": step_x,
+        "step_y": step_y,
+        "subtitle": theme.subtitle_lines(
+            f"Share of each cohort active {_mode_words(result.mode)} {unit} k after "
+            f"{result.cohort_by} (active = {result.active}). Grey: not yet elapsed, "
+            f"no user could be counted (not 0). Colour saturates at {theme.pct(cap, 0)}." + note,
+            max(70, (step_x * n_periods + 120) // 7),
+        ),
+    }
+    if labelled:
+        values["dark"] = f"datum.rate > {cap * 0.6!r}"
+    key = ("heatmap", unit, result.cohort_by, result.mode, labelled)
+    return ChartParts(key, values, {"rows": theme.records(rows)})
+
+
+def draw_retention_heatmap(parts: ChartParts) -> theme.AnyChart:
+    """Draw :func:`retention_heatmap_parts` with Altair."""
+    if parts.key[0] == theme.NO_DATA:
+        return theme.draw_no_data(parts)
+    _, unit, cohort_by, mode, labelled = parts.key
+    v = parts.values
+    base = _cells(alt.InlineData(values=parts.data["rows"])).encode(
         x=alt.X(
             "k:O",
-            title=f"{unit}s since {result.cohort_by} (k)",
+            title=f"{unit}s since {cohort_by} (k)",
             axis=alt.Axis(labelAngle=0, labelOverlap=True),
         ),
-        y=alt.Y("label:O", sort=[r["label"] for r in rows], title="cohort · users"),
-        tooltip=_tooltip(result),
+        y=alt.Y("label:O", sort=v["labels"], title="cohort · users"),
+        tooltip=_tooltip(unit, cohort_by, mode),
     )
     empty = base.transform_filter("!isValid(datum.rate)").mark_rect(
         color=theme.EMPTY, stroke="white", strokeWidth=0.5
@@ -159,38 +206,26 @@ def retention_heatmap_chart(
             color=alt.Color(
                 "rate:Q",
                 title="active",
-                scale=alt.Scale(scheme=theme.SEQUENTIAL, domain=[0, cap], clamp=True),
-                legend=alt.Legend(
-                    format=".0%",
-                    gradientLength=min(160, max(60, step_y * n_cohorts)),
-                    orient="right",
-                ),
+                scale=alt.Scale(scheme=theme.SEQUENTIAL, domain=[0, v["cap"]], clamp=True),
+                legend=alt.Legend(format=".0%", gradientLength=v["gradient"], orient="right"),
             )
         )
     )
     layers: list[alt.Chart] = [empty, cells]
-    if step_x >= 30 and step_y >= 16:
+    if labelled:
         labels = (
             base.transform_filter("isValid(datum.rate)")
             .mark_text(fontSize=9)
             .encode(
                 text=alt.Text("rate:Q", format=".0%"),
-                color=alt.condition(
-                    f"datum.rate > {cap * 0.6!r}", alt.value("white"), alt.value(theme.TEXT)
-                ),
+                color=alt.condition(v["dark"], alt.value("white"), alt.value(theme.TEXT)),
             )
         )
         layers.append(labels)
     chart = alt.layer(*layers).properties(
-        width=alt.Step(step_x),
-        height=alt.Step(step_y),
-        title=theme.title(
-            heading,
-            f"Share of each cohort active {_mode_words(result)} {unit} k after "
-            f"{result.cohort_by} (active = {result.active}). Grey: not yet elapsed, "
-            f"no user could be counted (not 0). Colour saturates at {theme.pct(cap, 0)}." + note,
-            width=max(70, (step_x * n_periods + 120) // 7),
-        ),
+        width=alt.Step(v["step_x"]),
+        height=alt.Step(v["step_y"]),
+        title=alt.TitleParams(text=v["heading"], subtitle=v["subtitle"]),
     )
     return theme.apply(chart)
 
@@ -249,7 +284,7 @@ def retention_curve_chart(
     )
     y = alt.Y(
         "rate:Q",
-        title=f"share active {_mode_words(result)} {unit} k",
+        title=f"share active {_mode_words(result.mode)} {unit} k",
         axis=alt.Axis(format="%"),
         scale=alt.Scale(domain=[0, 1]),
     )
@@ -267,7 +302,7 @@ def retention_curve_chart(
                 scale=alt.Scale(type="utc", range=["#BFD8EE", "#08306B"]),
                 legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
             ),
-            tooltip=_tooltip(result),
+            tooltip=_tooltip(result.period, result.cohort_by, result.mode),
         )
     )
     pooled_tooltip = [
@@ -275,7 +310,9 @@ def retention_curve_chart(
         alt.Tooltip("k:Q", title=f"{unit}s since {result.cohort_by} (k)"),
         alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
         alt.Tooltip(
-            "active:Q", title=f"active {_mode_words(result)} {unit} k (users)", format=theme.COUNT
+            "active:Q",
+            title=f"active {_mode_words(result.mode)} {unit} k (users)",
+            format=theme.COUNT,
         ),
         alt.Tooltip("cell:N", title="retention"),
     ]

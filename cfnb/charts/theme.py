@@ -37,6 +37,8 @@ from typing import Any, Final, TypeAlias, cast
 
 import altair as alt
 
+from cfnb.charts._parts import ChartParts
+
 __all__ = [
     "AT_TARGET",
     "BELOW_TARGET",
@@ -207,9 +209,19 @@ def title(text: str, subtitle: str | Sequence[str] | None = None, *, width: int 
     """A chart title with an optional subtitle wrapped to ``width`` characters per line."""
     if subtitle is None:
         return alt.TitleParams(text=text)
+    return alt.TitleParams(text=text, subtitle=subtitle_lines(subtitle, width))
+
+
+def subtitle_lines(subtitle: str | Sequence[str], width: int = WRAP) -> list[str]:
+    """A subtitle's lines as :func:`title` draws them (each part wrapped to ``width``).
+
+    Examples
+    --------
+    >>> subtitle_lines(["One short line.", "Another."])
+    ['One short line.', 'Another.']
+    """
     parts = [subtitle] if isinstance(subtitle, str) else list(subtitle)
-    lines = [line for part in parts for line in wrap(part, width)]
-    return alt.TitleParams(text=text, subtitle=lines)
+    return [line for part in parts for line in wrap(part, width)]
 
 
 def json_value(value: object) -> object:
@@ -222,15 +234,44 @@ def json_value(value: object) -> object:
     return value
 
 
+def records(rows: Iterable[Mapping[str, object]]) -> list[dict[str, Any]]:
+    """Rows ready for an inline dataset: text keys, values through :func:`json_value`.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> records([{"cohort": dt.date(2024, 1, 1), "rate": float("nan")}])
+    [{'cohort': '2024-01-01', 'rate': None}]
+    """
+    return [{str(k): json_value(v) for k, v in row.items()} for row in rows]
+
+
 def inline(rows: Iterable[Mapping[str, object]]) -> alt.InlineData:
     """Rows as inline data; Altair names the dataset by a hash of its content."""
-    return alt.InlineData(values=[{str(k): json_value(v) for k, v in row.items()} for row in rows])
+    return alt.InlineData(values=records(rows))
+
+
+#: The key of :func:`no_data_parts`: charts with nothing to draw share one layout.
+NO_DATA: Final = "no data"
 
 
 def no_data(message: str, heading: str) -> AnyChart:
     """A themed placeholder chart saying why there is nothing to draw."""
+    return draw_no_data(no_data_parts(message, heading))
+
+
+def no_data_parts(message: str, heading: str) -> ChartParts:
+    """The parts of :func:`no_data` (``key[0]`` is :data:`NO_DATA`)."""
+    return ChartParts((NO_DATA,), {"heading": heading}, {"message": [{"message": message}]})
+
+
+def draw_no_data(parts: ChartParts) -> AnyChart:
+    """Draw :func:`no_data_parts`."""
     chart = (
-        alt.Chart(inline([{"message": message}]), title=title(heading))
+        alt.Chart(
+            alt.InlineData(values=parts.data["message"]),
+            title=alt.TitleParams(text=parts.values["heading"]),
+        )
         .mark_text(fontSize=13, color=SUBTLE, align="left", x=0, y=20)
         .encode(text="message:N", tooltip=alt.Tooltip("message:N", title="why empty"))
         .properties(width=WIDTH, height=40)
@@ -272,9 +313,26 @@ def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 6, **axis: Any
     are at most ``ticks`` of the given period starts, evenly spaced, labelled as ISO
     dates (``%Y-%m`` for months).
     """
+    return dated_axis(time_ticks(starts, ticks=ticks), period, **axis)
+
+
+def time_ticks(starts: Sequence[Any], *, ticks: int = 6) -> list[dict[str, Any]]:
+    """At most ``ticks`` of the period starts, evenly spaced, as Vega-Lite UTC date-times.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> time_ticks([dt.date(2024, 1, 8), dt.date(2024, 1, 1)], ticks=1)
+    [{'date': 1, 'month': 1, 'utc': True, 'year': 2024}]
+    """
     days = sorted(set(starts))
     step = max(1, math.ceil(len(days) / ticks))
-    values = [alt.DateTime(year=d.year, month=d.month, date=d.day, utc=True) for d in days[::step]]
+    # The keys in the order alt.DateTime(...).to_dict() gives them.
+    return [{"date": d.day, "month": d.month, "utc": True, "year": d.year} for d in days[::step]]
+
+
+def dated_axis(values: Any, period: str, **axis: Any) -> alt.Axis:
+    """An axis with ticks at ``values`` (:func:`time_ticks`), labelled as ISO dates."""
     fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
     return alt.Axis(
         values=values, labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True, **axis

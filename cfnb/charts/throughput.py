@@ -14,6 +14,7 @@ import altair as alt
 
 from cfnb.charts import theme
 from cfnb.charts._check import expect
+from cfnb.charts._parts import ChartParts
 from cfnb.metrics.throughput import BusinessStage, ThroughputResult
 
 __all__ = ["throughput_chart"]
@@ -39,16 +40,21 @@ class _YScale:
         f = (math.log1p(v) / math.log1p(self.top)) if self.log else v / self.top
         return self.height * (1 - max(0.0, min(1.0, f)))
 
-    def altair(self) -> alt.Scale:
-        if self.log:
-            return alt.Scale(type="symlog", constant=1, domain=[0, self.top], nice=False)
-        return alt.Scale(domain=[0, self.top], nice=False)
+    def ticks(self) -> list[float]:
+        """Tick values of the log axis: 0, then 1, 2, 5 x 10^k up to the top."""
+        return [0.0] + [m * 10**e for e in range(0, 9) for m in (1, 2, 5) if m * 10**e <= self.top]
 
-    def axis(self) -> alt.Axis:
-        if not self.log:
-            return alt.Axis(tickCount=6, tickMinStep=1, format=",d")
-        ticks = [0.0] + [m * 10**e for e in range(0, 9) for m in (1, 2, 5) if m * 10**e <= self.top]
-        return alt.Axis(values=ticks, format="~s", labelOverlap=False)
+
+def _y_scale(log: bool, top: float) -> alt.Scale:
+    if log:
+        return alt.Scale(type="symlog", constant=1, domain=[0, top], nice=False)
+    return alt.Scale(domain=[0, top], nice=False)
+
+
+def _y_axis(log: bool, ticks: list[float]) -> alt.Axis:
+    if not log:
+        return alt.Axis(tickCount=6, tickMinStep=1, format=",d")
+    return alt.Axis(values=ticks, format="~s", labelOverlap=False)
 
 
 def _spread(labels: list[dict[str, Any]], height: int) -> None:
@@ -94,6 +100,17 @@ def throughput_chart(
     max_periods
         Draw at most the latest ``max_periods`` periods.
     """
+    return draw_throughput(throughput_parts(result, business_stage, max_periods=max_periods))
+
+
+def throughput_parts(
+    result: ThroughputResult,
+    business_stage: BusinessStage | None = None,
+    *,
+    max_periods: int = MAX_PERIODS,
+) -> ChartParts:
+    """What :func:`throughput_chart` draws; the key holds the period, the y scale's kind
+    and which of the reference lines and the running period's bridge are drawn."""
     expect(result, ThroughputResult, "throughput_chart", "cfnb.metrics.throughput.throughput(...)")
     if business_stage is not None:
         expect(
@@ -105,7 +122,7 @@ def throughput_chart(
     per = result.period
     heading = f"Throughput: happy customers ({result.stage}) per {per}"
     if result.table.height == 0:
-        return theme.no_data("No period of throughput yet.", heading)
+        return theme.no_data_parts("No period of throughput yet.", heading)
     table = result.table.tail(max_periods)
     rows = []
     for r in table.iter_rows(named=True):
@@ -127,22 +144,65 @@ def throughput_chart(
     stage_top = max([0.0, *[r["value"] for r in stages]])
     log = stage_top > 4 * data_top
     scale = _YScale(max(data_top, stage_top) * 1.08, log, theme.HEIGHT)
+    data = {"rows": theme.records(rows)}
+    values: dict[str, Any] = {
+        "heading": heading,
+        "happy": f"happy customers ({result.stage})",
+        "top": scale.top,
+        "ticks": theme.time_ticks(table["period"].to_list()),
+    }
+    if log:
+        values["y_ticks"] = scale.ticks()
+    lines = refs + stages
+    if lines:
+        labels = [{**r, "py": scale.pixel(r["value"])} for r in lines]
+        _spread(labels, theme.HEIGHT)
+        data["lines"] = theme.records(lines)
+        data["labels"] = theme.records(labels)
+    running = [i for i, r in enumerate(rows) if r["kind"] == "running"]
+    bridge = bool(running) and running[0] > 0
+    if bridge:
+        data["bridge"] = theme.records(rows[running[0] - 1 : running[0] + 1])
+    subtitle = [result.verdict[:1].upper() + result.verdict[1:] + "."]
+    legend_bits = "Blue: complete periods; red diamonds: signals; dashed: natural process limits"
+    if running:
+        legend_bits += "; hollow grey: the period still running (not judged)"
+    subtitle.append(legend_bits + ".")
+    if business_stage is not None:
+        subtitle.append("Stage: " + business_stage.verdict + ".")
+    if result.table.height > max_periods:
+        subtitle.append(f"Showing the latest {max_periods} of {result.table.height} {per}s.")
+    values["subtitle"] = theme.subtitle_lines(subtitle, 108)
+    return ChartParts(("xmr", per, log, bool(lines), bridge), values, data)
+
+
+def draw_throughput(parts: ChartParts) -> theme.AnyChart:
+    """Draw :func:`throughput_parts` with Altair."""
+    if parts.key[0] == theme.NO_DATA:
+        return theme.draw_no_data(parts)
+    _, per, log, has_lines, bridge = parts.key
+    v, data = parts.values, parts.data
     y_title = f"happy customers per {per}" + (" (log scale)" if log else "")
     x = alt.X(
         "period:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=theme.time_axis(table["period"].to_list(), per),
+        axis=theme.dated_axis(v["ticks"], per),
     )
-    y = alt.Y("happy:Q", title=y_title, scale=scale.altair(), axis=scale.axis())
+    y = alt.Y(
+        "happy:Q",
+        title=y_title,
+        scale=_y_scale(log, v["top"]),
+        axis=_y_axis(log, v.get("y_ticks", [])),
+    )
     tooltip = [
         alt.Tooltip("label:N", title="period"),
-        alt.Tooltip("happy:Q", title=f"happy customers ({result.stage})", format=theme.COUNT),
+        alt.Tooltip("happy:Q", title=v["happy"], format=theme.COUNT),
         alt.Tooltip("status:N", title="status"),
         alt.Tooltip("moving_range:Q", title="moving range", format=theme.DECIMAL),
         alt.Tooltip("signal:N", title="signal"),
     ]
-    base = alt.Chart(theme.inline(rows)).encode(x=x, y=y, tooltip=tooltip)
+    base = alt.Chart(alt.InlineData(values=data["rows"])).encode(x=x, y=y, tooltip=tooltip)
     complete = base.transform_filter("datum.kind != 'running'")
     layers: list[alt.Chart] = []
     line_tip = [
@@ -150,10 +210,9 @@ def throughput_chart(
         alt.Tooltip("value:Q", title=f"happy customers per {per}", format=",.2f"),
         alt.Tooltip("meaning:N", title="meaning"),
     ]
-    lines = refs + stages
-    if lines:
-        rules = alt.Chart(theme.inline(lines)).encode(
-            y=alt.Y("value:Q", scale=scale.altair(), title=y_title), tooltip=line_tip
+    if has_lines:
+        rules = alt.Chart(alt.InlineData(values=data["lines"])).encode(
+            y=alt.Y("value:Q", scale=_y_scale(log, v["top"]), title=y_title), tooltip=line_tip
         )
         layers.append(
             rules.mark_rule().encode(
@@ -163,11 +222,9 @@ def throughput_chart(
             )
         )
     layers.append(complete.mark_line(color=theme.NEUTRAL, strokeWidth=1.6))
-    running = [i for i, r in enumerate(rows) if r["kind"] == "running"]
-    if running and running[0] > 0:
-        bridge = rows[running[0] - 1 : running[0] + 1]
+    if bridge:
         layers.append(
-            alt.Chart(theme.inline(bridge))
+            alt.Chart(alt.InlineData(values=data["bridge"]))
             .mark_line(color=theme.MUTED, strokeDash=[2, 3], strokeWidth=1.4)
             .encode(x=x, y=y, tooltip=tooltip)
         )
@@ -182,11 +239,9 @@ def throughput_chart(
             color=theme.MUTED, filled=False, size=60, strokeWidth=2
         ),
     ]
-    if lines:
-        labels = [{**r, "py": scale.pixel(r["value"])} for r in lines]
-        _spread(labels, theme.HEIGHT)
+    if has_lines:
         layers.append(
-            alt.Chart(theme.inline(labels))
+            alt.Chart(alt.InlineData(values=data["labels"]))
             .mark_text(align="left", baseline="middle", x=_WIDTH + 12, fontSize=10)
             .encode(
                 y=alt.Y("py:Q", scale=None),
@@ -195,19 +250,10 @@ def throughput_chart(
                 tooltip=line_tip,
             )
         )
-    subtitle = [result.verdict[:1].upper() + result.verdict[1:] + "."]
-    legend_bits = "Blue: complete periods; red diamonds: signals; dashed: natural process limits"
-    if running:
-        legend_bits += "; hollow grey: the period still running (not judged)"
-    subtitle.append(legend_bits + ".")
-    if business_stage is not None:
-        subtitle.append("Stage: " + business_stage.verdict + ".")
-    if result.table.height > max_periods:
-        subtitle.append(f"Showing the latest {max_periods} of {result.table.height} {per}s.")
     chart = alt.layer(*layers).properties(
         width=_WIDTH,
         height=theme.HEIGHT,
-        title=theme.title(heading, subtitle, width=108),
+        title=alt.TitleParams(text=v["heading"], subtitle=v["subtitle"]),
     )
     return theme.apply(chart)
 

@@ -27,11 +27,13 @@ import altair as alt
 import ipywidgets as widgets
 import traitlets
 
+from cfnb.charts.specs import ChartSpecs
 from cfnb.explorer.editors import Edit, LogInfo, SpecControls, StageEditor
 from cfnb.explorer.state import (
     CHART_NAMES,
     View,
     compute_view,
+    draw,
     error_key,
     event_table,
     next_stage,
@@ -57,49 +59,76 @@ _CSS = """<style>
 class ChartOutput(widgets.Output):  # type: ignore[misc]
     """A chart shown in an ``Output`` filled from the kernel side, for kernels without anywidget.
 
-    Same use as ``alt.JupyterChart``: assign ``.chart`` and the output is replaced in
-    place (no ``with out:`` block, so it behaves under nbval too). The output is what
-    the active Altair renderer makes of the chart (``alt.renderers.enable(...)``).
+    Same use as ``alt.JupyterChart``: assign ``.chart`` (an Altair chart) or ``.spec``
+    (its Vega-Lite spec, a dict) and the output is replaced in place (no ``with out:``
+    block, so it behaves under nbval too). The output is what the active Altair renderer
+    makes of the spec (``alt.renderers.enable(...)``).
     """
 
     chart = traitlets.Instance(alt.TopLevelMixin, allow_none=True)
+    spec = traitlets.Instance(dict, allow_none=True)
 
-    def __init__(self, chart: alt.TopLevelMixin | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        chart: alt.TopLevelMixin | None = None,
+        *,
+        spec: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        # Outputs of the last charts shown, by chart identity (the chart kept alive with
-        # them), so showing a chart again costs nothing.
-        self._shown: OrderedDict[int, tuple[alt.TopLevelMixin, tuple[dict[str, Any], ...]]] = (
+        # Outputs of the last specs shown, by spec identity (the spec kept alive with
+        # them), so showing a spec again costs nothing.
+        self._shown: OrderedDict[int, tuple[dict[str, Any], tuple[dict[str, Any], ...]]] = (
             OrderedDict()
         )
+        self.spec = spec
         self.chart = chart
 
     @traitlets.observe("chart")
-    def _show(self, change: dict[str, Any]) -> None:
+    def _draw(self, change: dict[str, Any]) -> None:
         chart = change["new"]
-        self.outputs = () if chart is None else self._outputs(chart)
-
-    def _outputs(self, chart: alt.TopLevelMixin) -> tuple[dict[str, Any], ...]:
-        if id(chart) in self._shown:
-            self._shown.move_to_end(id(chart))
-            return self._shown[id(chart)][1]
         # The chart functions' own tests validate their specs against the Vega-Lite
         # schema; validating again here would double the time of every update.
-        spec = chart.to_dict(validate=False, context={"pre_transform": False})
+        self.spec = (
+            None
+            if chart is None
+            else chart.to_dict(validate=False, context={"pre_transform": False})
+        )
+
+    @traitlets.observe("spec")
+    def _show(self, change: dict[str, Any]) -> None:
+        spec = change["new"]
+        self.outputs = () if spec is None else self._outputs(spec)
+
+    def _outputs(self, spec: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        if id(spec) in self._shown:
+            self._shown.move_to_end(id(spec))
+            return self._shown[id(spec)][1]
         renderer = alt.renderers.get()
         bundle: Any = renderer(spec) if renderer is not None else {"application/json": spec}
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         outputs = ({"output_type": "display_data", "data": data, "metadata": metadata},)
-        self._shown[id(chart)] = (chart, outputs)
+        self._shown[id(spec)] = (spec, outputs)
         while len(self._shown) > _OUTPUTS_KEPT:
             self._shown.popitem(last=False)
         return outputs
 
 
-def chart_widget(chart: alt.TopLevelMixin) -> widgets.DOMWidget:
-    """``alt.JupyterChart(chart)`` when anywidget is installed, else a :class:`ChartOutput`."""
-    if find_spec("anywidget") is not None:
+def chart_widget(chart: alt.TopLevelMixin | dict[str, Any]) -> widgets.DOMWidget:
+    """A widget showing ``chart`` (an Altair chart or its Vega-Lite spec, a dict).
+
+    ``alt.JupyterChart`` when anywidget is installed, else a :class:`ChartOutput`. Given
+    a spec, the widget holds it as its synced ``spec`` and has no ``chart``: assign the
+    next spec to ``.spec`` (the explorer's charts have no selections or parameters,
+    which are all ``JupyterChart`` reads from an Altair chart).
+    """
+    if find_spec("anywidget") is None:
+        return ChartOutput(spec=chart) if isinstance(chart, dict) else ChartOutput(chart)
+    if not isinstance(chart, dict):
         return alt.JupyterChart(cast("alt.TopLevelSpec", unvalidated(chart)))
-    return ChartOutput(chart)
+    widget = alt.JupyterChart(cast("alt.TopLevelSpec", None))
+    widget.spec = chart
+    return widget
 
 
 def unvalidated(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -142,8 +171,11 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         The one-line verdict, ``result.constraint().summary``.
     charts : dict
         ``"chain"``, ``"funnel"``, ``"throughput"``, ``"retention"`` → chart widget
-        (``alt.JupyterChart``, or :class:`ChartOutput` without anywidget), ``.chart``
-        being the Altair chart shown.
+        (``alt.JupyterChart``, or :class:`ChartOutput` without anywidget), ``.spec``
+        being the Vega-Lite spec shown: the Altair chart's ``to_dict()``, made without
+        Altair on the live path. :meth:`chart` gives the Altair chart itself.
+    specs : ChartSpecs
+        Makes the charts' specs; ``specs.stats`` counts those filled in and those drawn.
     errors : dict
         Control key (``"stages[1].within"``, ``"window"``) → message, for every edit
         refused and every problem of the current spec against the log.
@@ -177,6 +209,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._initial = factory
         self.stats = dict.fromkeys(("edits", "refused", "computed", "painted", "dropped"), 0)
         self.timings: dict[str, float] = {}
+        self.specs = ChartSpecs()
 
         start = time.perf_counter()
         run = factory.run(log)  # a spec that cannot run on this log raises here, as a call should
@@ -275,6 +308,15 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             self._pool.submit(lambda: None).result()  # the worker is idle after this
         if self.pending:
             self._refresh(self._generation, self.factory)
+
+    def chart(self, name: str) -> alt.TopLevelMixin:
+        """The Altair chart shown as ``charts[name]``, built now (to save or restyle it).
+
+        ``explorer.chart(name).to_dict(validate=False) == explorer.charts[name].spec``.
+        """
+        if name not in CHART_NAMES:
+            raise KeyError(f"no chart {name!r}; the explorer's charts are {', '.join(CHART_NAMES)}")
+        return draw(name, self._view.inputs[name])
 
     def export(self) -> tuple[str, str]:
         """Show (and return) the current spec as TOML and as Python, to re-run the notebook."""
@@ -504,13 +546,13 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             self._views.popitem(last=False)
 
     def _compute(self, run: FactoryRun, previous: View | None) -> View:
-        return compute_view(run, previous)
+        return compute_view(run, previous, self.specs)
 
     def _paint(self, view: View) -> None:
-        for name, chart in view.charts.items():
+        for name, spec in view.charts.items():
             widget = self.charts[name]
-            if widget.chart is not chart:
-                widget.chart = unvalidated(chart)
+            if widget.spec is not spec:  # an unchanged chart keeps its spec: nothing is sent
+                widget.spec = spec
         self.summary.value = _summary_html(view.summary)
         self.result = view.run
         self._view = view

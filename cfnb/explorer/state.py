@@ -2,8 +2,10 @@
 
 Nothing here knows about widgets. The editors turn what a person typed into spec values
 with these functions (each raises :class:`~cfnb.spec.SpecError` naming the field path),
-and the explorer turns a :class:`~cfnb.analysis.FactoryRun` into charts with
-:func:`compute_view`, which reuses every chart whose input result did not change.
+and the explorer turns a :class:`~cfnb.analysis.FactoryRun` into chart specs with
+:func:`compute_view`, which reuses every spec whose input result did not change and
+fills the others in with a :class:`~cfnb.charts.specs.ChartSpecs` (a millisecond each,
+once a chart's layout has been drawn by Altair).
 
 Examples
 --------
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from cfnb import charts
+from cfnb.charts.specs import ChartSpecs
 from cfnb.spec import (
     AnyEvent,
     Compare,
@@ -512,16 +515,18 @@ def stage_of(key: str) -> int | None:
 
 @dataclass(frozen=True, eq=False)
 class View:
-    """What the explorer paints for one run: the verdict line and one chart per name.
+    """What the explorer paints for one run: the verdict line and one chart spec per name.
 
-    ``inputs`` holds the result each chart was drawn from, so the next view can reuse a
-    chart (the same object) when its input did not change; ``seconds`` says where the
-    time went (``metrics``, ``charts``).
+    ``charts`` holds each chart's Vega-Lite spec, the dict its Altair chart's
+    ``to_dict(validate=False)`` gives (:func:`draw` builds that chart). ``inputs`` holds
+    the result each chart was drawn from, so the next view can reuse a spec (the same
+    dict) when its input did not change; ``seconds`` says where the time went
+    (``metrics``, ``charts``).
     """
 
     run: FactoryRun
     summary: str
-    charts: Mapping[str, alt.TopLevelMixin]
+    charts: Mapping[str, dict[str, Any]]
     inputs: Mapping[str, Any] = field(repr=False)
     seconds: Mapping[str, float] = field(default_factory=dict)
 
@@ -540,7 +545,7 @@ def chart_inputs(run: FactoryRun) -> dict[str, Any]:
 
 
 def draw(name: str, data: Any) -> alt.TopLevelMixin:
-    """Draw one of :data:`CHART_NAMES` from its input (see :func:`chart_inputs`)."""
+    """The Altair chart of one of :data:`CHART_NAMES` from its input (see :func:`chart_inputs`)."""
     if name == "chain":
         return charts.chain_chart(data)
     if name == "funnel":
@@ -552,23 +557,41 @@ def draw(name: str, data: Any) -> alt.TopLevelMixin:
     raise KeyError(name)
 
 
-def compute_view(run: FactoryRun, previous: View | None = None) -> View:
-    """Compute the metrics and chart specs for ``run``, reusing unchanged charts of ``previous``.
+def chart_spec(name: str, data: Any, specs: ChartSpecs) -> dict[str, Any]:
+    """The spec of :func:`draw`'s chart, ``draw(name, data).to_dict(validate=False)``, by ``specs``."""
+    if name == "chain":
+        return specs.chain(data)
+    if name == "funnel":
+        return specs.funnel(data)
+    if name == "throughput":
+        return specs.throughput(*data)
+    if name == "retention":
+        return specs.retention_heatmap(data)
+    raise KeyError(name)
+
+
+def compute_view(
+    run: FactoryRun, previous: View | None = None, specs: ChartSpecs | None = None
+) -> View:
+    """Compute the metrics and chart specs for ``run``, reusing unchanged specs of ``previous``.
 
     A target edit changes the constraint only, so the funnel, throughput and retention
-    charts of ``previous`` are handed back as the very same objects (and a chart widget
-    given the same object sends nothing).
+    specs of ``previous`` are handed back as the very same dicts (and a chart widget
+    given the same dict sends nothing). The other specs come from ``specs``: pass the
+    same :class:`~cfnb.charts.specs.ChartSpecs` to every call, so that each chart layout
+    is drawn by Altair once and filled in afterwards (a fresh one draws every chart).
     """
+    specs = ChartSpecs() if specs is None else specs
     start = time.perf_counter()
     inputs = chart_inputs(run)
     summary = run.constraint().summary
     middle = time.perf_counter()
-    drawn: dict[str, alt.TopLevelMixin] = {}
+    drawn: dict[str, dict[str, Any]] = {}
     for name in CHART_NAMES:
         if previous is not None and same_result(inputs[name], previous.inputs[name]):
             drawn[name] = previous.charts[name]
         else:
-            drawn[name] = draw(name, inputs[name])
+            drawn[name] = chart_spec(name, inputs[name], specs)
     end = time.perf_counter()
     return View(run, summary, drawn, inputs, {"metrics": middle - start, "charts": end - middle})
 

@@ -70,6 +70,7 @@ from typing import Any
 import polars as pl
 
 from cfnb.errors import MetricError, did_you_mean
+from cfnb.metrics._arrays import cached, cohort_counts, reach_of
 from cfnb.metrics._inputs import (
     PERIOD_LENGTH,
     FactoryLike,
@@ -210,37 +211,28 @@ _COHORT_SCHEMA = {
 }
 
 
-def _cohort_links(table: pl.DataFrame, s: _Setup, recent: int) -> pl.DataFrame:
+def _cohort_links(j: JourneysLike, s: _Setup, recent: int) -> pl.DataFrame:
     """Per cohort and link: users in, users out, rate, complete, recent.
 
     A cohort is a period in which someone was acquired: a period with no acquisition (a
     gap, or a log that runs on after its last arrival) has no cohort, so it can be
     neither "recent" nor a zero in the variation of the input.
     """
-    if table.height == 0 or s.last_ts is None or len(s.names) < 2:
+    if reach_of(j).users == 0 or s.last_ts is None or len(s.names) < 2:
         return pl.DataFrame(schema=_COHORT_SCHEMA)
-    base = table.with_columns(cohort=period_start(pl.col("reach_0"), s.period))
-    cohorts = base.select("cohort").unique()
-    frames = []
-    for i in range(1, len(s.names)):
-        entered = pl.col(f"reach_{i - 1}").is_not_null()
-        agg = base.group_by("cohort").agg(
-            users_in=entered.sum().cast(pl.Int64),
-            users_out=(entered & pl.col(f"reach_{i}").is_not_null()).sum().cast(pl.Int64),
-        )
-        h = s.horizons[i]
-        complete = (
-            period_end(pl.col("cohort"), s.period) + pl.lit(h) <= pl.lit(s.last_ts)
-            if h is not None
-            else pl.lit(False)
-        )
-        frames.append(
-            cohorts.join(agg, on="cohort", how="left")
-            .with_columns(pl.col("users_in", "users_out").fill_null(0))
-            .with_columns(link=pl.lit(i, pl.Int64), stage=pl.lit(s.names[i]), complete=complete)
-        )
-    out = pl.concat(frames).with_columns(
-        rate=pl.when(pl.col("users_in") > 0).then(pl.col("users_out") / pl.col("users_in"))
+    counts = cohort_counts(j, s.period).filter(pl.col("stage") > 0)
+    horizon = pl.Series(s.horizons, dtype=pl.Duration("us"))
+    ends = period_end(pl.col("cohort"), s.period)
+    out = counts.select(
+        "cohort",
+        link=pl.col("stage"),
+        stage=pl.col("stage").replace_strict(range(len(s.names)), list(s.names), return_dtype=pl.String),
+        users_in=pl.col("users_in"),
+        users_out=pl.col("users_out"),
+        rate=pl.when(pl.col("users_in") > 0).then(pl.col("users_out") / pl.col("users_in")),
+        complete=pl.when(pl.col("stage").replace_strict(range(len(horizon)), horizon).is_not_null())
+        .then(ends + pl.col("stage").replace_strict(range(len(horizon)), horizon) <= pl.lit(s.last_ts))
+        .otherwise(False),
     )
     # Rank complete cohorts newest first within each link; the first `recent` are "recent".
     rank = (
@@ -252,10 +244,9 @@ def _cohort_links(table: pl.DataFrame, s: _Setup, recent: int) -> pl.DataFrame:
     return out.select(list(_COHORT_SCHEMA)).sort("link", "cohort")
 
 
-def _throughput_series(table: pl.DataFrame, s: _Setup) -> pl.DataFrame:
+def _throughput_series(j: JourneysLike, s: _Setup) -> pl.DataFrame:
     """Happy customers per complete calendar period, as :func:`throughput` counts them."""
-    view = _View(table, s.names, s.period, s.last_ts)
-    return throughput(view, stage=s.happy).table.select("period", "happy")
+    return throughput(j, stage=s.happy, period=s.period).table.select("period", "happy")
 
 
 def _chart(values: Sequence[float], min_points: int) -> XmR:
@@ -440,7 +431,7 @@ def constraint(
         if v < 1:
             raise MetricError(f"{name} must be at least 1, got {v}")
     s = _setup(journeys, factory, horizon)
-    return _analyse(journeys.table, s, recent, min_cohort_users, min_periods)
+    return _analyse(journeys, s, recent, min_cohort_users, min_periods)
 
 
 def _best_cohort(rows: pl.DataFrame, min_users: int) -> tuple[float, dt.date] | None:
@@ -467,8 +458,83 @@ def _variation(values: pl.Series) -> tuple[float, float, float] | None:
     return cv, float(lo), float(hi)
 
 
+@dataclass(frozen=True)
+class _LinkFacts:
+    """What the recent complete cohorts say of one link, whatever its target."""
+
+    users_in: int
+    users_out: int
+    rate: float | None
+    cohorts: int
+    variation: tuple[float, float, float] | None  # cv, lowest and highest cohort rate
+    best: tuple[float, dt.date] | None  # the best cohort's rate and start
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """The constraint's inputs that targets do not change (see :func:`_analyse`)."""
+
+    cohorts: pl.DataFrame
+    series: pl.DataFrame
+    chart: XmR
+    throughput: float | None
+    links: tuple[_LinkFacts, ...]
+    acquired: tuple[float, float, float] | None  # variation of acquired users per cohort
+    arrival_cohorts: int
+    period_over_period: pl.DataFrame
+
+
+def _facts(j: JourneysLike, s: _Setup, recent: int, min_users: int, min_periods: int) -> _Facts:
+    h = s.happy
+    cohorts = _cohort_links(j, s, recent)
+    series = _throughput_series(j, s)
+    chart = _chart([float(v) for v in series["happy"].to_list()], min_periods)
+    recents = cohorts.filter(pl.col("recent")).partition_by("link", as_dict=True)
+    empty = cohorts.head(0)
+
+    def rows_of(link: int) -> pl.DataFrame:
+        return recents.get((link,), empty)
+
+    # Throughput per period, measured on the same cohorts as the last link's rate: the
+    # happy customers made per recent cohort complete through the happy stage. In a
+    # steady factory it equals happy customers per calendar period; unlike the calendar
+    # count it is not dragged down by a ramp-up, by cohorts still in progress, or by a
+    # log that runs on after its last arrival.
+    yields = rows_of(h)["users_out"]
+    tput = float(yields.sum()) / yields.len() if h > 0 and yields.len() else None
+    links = []
+    for i in range(1, len(s.names)):
+        rows = rows_of(i)
+        users_in = int(rows["users_in"].sum())
+        users_out = int(rows["users_out"].sum())
+        eligible = rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())
+        links.append(
+            _LinkFacts(
+                users_in=users_in,
+                users_out=users_out,
+                rate=users_out / users_in if users_in > 0 else None,
+                cohorts=rows.height,
+                variation=_variation(eligible["rate"]),
+                best=_best_cohort(rows, min_users),
+            )
+        )
+    # The raw material varies too: acquired users per cohort competes with the link rates
+    # for "varies most", since throughput = input x the product of the rates.
+    arrivals = rows_of(1)
+    return _Facts(
+        cohorts=cohorts,
+        series=series,
+        chart=chart,
+        throughput=tput,
+        links=tuple(links),
+        acquired=_variation(arrivals["users_in"].cast(pl.Float64)),
+        arrival_cohorts=arrivals.height,
+        period_over_period=_period_over_period(j, s, cohorts, min_users),
+    )
+
+
 def _analyse(
-    table: pl.DataFrame,
+    j: JourneysLike,
     s: _Setup,
     recent: int,
     min_users: int,
@@ -477,58 +543,46 @@ def _analyse(
 ) -> ConstraintResult:
     """The whole analysis; ``targets`` (link -> target, source) replaces the best cohort."""
     names, h, noun = s.names, s.happy, s.period
-    cohorts = _cohort_links(table, s, recent)
-    series = _throughput_series(table, s)
-    values = [float(v) for v in series["happy"].to_list()]
-    chart = _chart(values, min_periods)
-    # Throughput per period, measured on the same cohorts as the last link's rate: the
-    # happy customers made per recent cohort complete through the happy stage. In a
-    # steady factory it equals happy customers per calendar period; unlike the calendar
-    # count it is not dragged down by a ramp-up, by cohorts still in progress, or by a
-    # log that runs on after its last arrival.
-    yields = cohorts.filter(pl.col("link") == h, pl.col("recent"))["users_out"]
-    tput = float(yields.sum()) / yields.len() if h > 0 and yields.len() else None
+    # Everything but the targets' part depends only on the reach, the periods and the
+    # horizons: kept with the reach arrays, so a target edit redoes only the verdict.
+    setup = (s.names, s.happy, s.period, s.last_ts, s.horizons, recent, min_users, min_periods)
+    facts = cached(j, ("constraint facts", setup), lambda: _facts(j, s, recent, min_users, min_periods))
+    cohorts, series, chart, tput, pop = (
+        facts.cohorts, facts.series, facts.chart, facts.throughput, facts.period_over_period
+    )
+    users = reach_of(j).users
+    values = chart.values
 
     link_rows: list[dict[str, Any]] = []
     for i in range(1, len(names)):
-        rows = cohorts.filter(pl.col("link") == i, pl.col("recent"))
-        users_in = int(rows["users_in"].sum())
-        users_out = int(rows["users_out"].sum())
-        rate = users_out / users_in if users_in > 0 else None
+        fact = facts.links[i - 1]
         target, source = s.targets[i], "spec" if s.targets[i] is not None else None
-        varied = _variation(
-            rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())["rate"]
-        )
         if target is None and targets is not None:
             if i in targets:
                 target, source = targets[i]
-        elif target is None:
-            best = _best_cohort(rows, min_users)
-            if best is not None:
-                target, source = best[0], f"best cohort {best[1].isoformat()}"
+        elif target is None and fact.best is not None:
+            target, source = fact.best[0], f"best cohort {fact.best[1].isoformat()}"
+        varied = fact.variation
         link_rows.append(
             {
                 "link": i,
                 "from_stage": names[i - 1],
                 "stage": names[i],
-                "users_in": users_in,
-                "users_out": users_out,
-                "rate": rate,
+                "users_in": fact.users_in,
+                "users_out": fact.users_out,
+                "rate": fact.rate,
                 "target": target,
                 "target_source": source,
                 "gain_per_period": None,
                 "is_constraint": False,
-                "cohorts": rows.height,
+                "cohorts": fact.cohorts,
                 "cv": varied[0] if varied else None,
                 "feeds_happy": i <= h,
-                "_arrivals": users_in / rows.height if rows.height else None,
+                "_arrivals": fact.users_in / fact.cohorts if fact.cohorts else None,
                 "_range": varied[1:] if varied else None,
             }
         )
-    # The raw material varies too: acquired users per cohort competes with the link rates
-    # for "varies most", since throughput = input x the product of the rates.
-    arrivals = cohorts.filter(pl.col("link") == 1, pl.col("recent"))
-    acquired = _variation(arrivals["users_in"].cast(pl.Float64))
+    acquired = facts.acquired
     source_row: dict[str, Any] = {
         "link": 0,
         "stage": names[0],
@@ -536,7 +590,7 @@ def _analyse(
         "target": None,
         "target_source": None,
         "gain_per_period": None,
-        "cohorts": arrivals.height,
+        "cohorts": facts.arrival_cohorts,
         "cv": acquired[0] if acquired else None,
         "_range": acquired[1:] if acquired else None,
     }
@@ -561,14 +615,13 @@ def _analyse(
             r["gain_per_period"] = tput * (target / rate - 1.0) if target > rate else 0.0
 
     n_periods = len(values)
-    status, named, unweighed = _verdict(table, source_row, chain, chart)
+    status, named, unweighed = _verdict(users, source_row, chain, chart)
     for r in link_rows:
         r["is_constraint"] = status == "constraint" and r is named
     links = pl.DataFrame(
         [{k: v for k, v in r.items() if not k.startswith("_")} for r in link_rows],
         schema=_LINK_SCHEMA,
     )
-    pop = _period_over_period(table, s, cohorts, min_users)
     notes = _nonlinear_notes(pop, noun)
     untargeted = [r["stage"] for r in chain if _rate_without_target(r)]
     if status != "not yet repeatable" and untargeted:
@@ -577,7 +630,7 @@ def _analyse(
             f"cohort with {min_users}+ users at the link's entry to set one).",
             *notes,
         )
-    summary = _summary(status, named, s, tput, chart, table.height, unweighed, not untargeted)
+    summary = _summary(status, named, s, tput, chart, users, unweighed, not untargeted)
     return ConstraintResult(
         status=status,
         stage=names[0] if status == "raw material" else (named["stage"] if named else None),
@@ -605,13 +658,13 @@ def _analyse(
 
 
 def _verdict(
-    table: pl.DataFrame,
+    users: int,
     source_row: dict[str, Any],
     chain: list[dict[str, Any]],
     chart: XmR,
 ) -> tuple[str, dict[str, Any] | None, str | None]:
     """Status, the row it names, and (for "not yet repeatable") why, when not the chart."""
-    if table.height == 0 or not chain:
+    if users == 0 or not chain:
         return "raw material", None, None
     varied = [r for r in [source_row, *chain] if r["cv"] is not None and r["cv"] > 0]
     # On a tie the upstream one: it feeds the others.
@@ -730,15 +783,17 @@ _POP_SCHEMA = {
 
 
 def _period_over_period(
-    table: pl.DataFrame, s: _Setup, cohorts: pl.DataFrame, min_users: int
+    j: JourneysLike, s: _Setup, cohorts: pl.DataFrame, min_users: int
 ) -> pl.DataFrame:
     """Consecutive cohorts complete through the happy stage: rate up while happy down?"""
     h = s.happy
     if h == 0 or cohorts.height == 0:
         return pl.DataFrame(schema=_POP_SCHEMA)
     done = cohorts.filter(pl.col("link") == h, pl.col("complete")).select("cohort")
-    happy = table.group_by(cohort=period_start(pl.col("reach_0"), s.period)).agg(
-        happy=pl.col(f"reach_{h}").is_not_null().sum().cast(pl.Int64)
+    happy = (
+        cohort_counts(j, s.period)
+        .filter(pl.col("stage") == h)
+        .select("cohort", happy=pl.col("users"))
     )
     rows = (
         cohorts.filter(pl.col("link") <= h)
@@ -902,7 +957,7 @@ def constraint_by_segment(
     labelled = table.with_columns(
         _value=pl.col(segment).cast(pl.String), _cohort=period_start(pl.col("reach_0"), s.period)
     )
-    overall = _analyse(table, s, recent, min_cohort_users, min_periods)
+    overall = _analyse(journeys, s, recent, min_cohort_users, min_periods)
     # A segment is held to what the whole factory has shown it can do: its own best
     # cohort would excuse a segment that never converts (best 0% = "at target").
     shared = {
@@ -924,9 +979,8 @@ def constraint_by_segment(
         mine = labelled.filter(
             pl.col("_value").is_null() if value is None else pl.col("_value") == value
         )
-        res = _analyse(
-            mine.drop("_value", "_cohort"), s, recent, min_cohort_users, min_periods, shared
-        )
+        view = _View(mine.drop("_value", "_cohort"), s.names, s.period, s.last_ts)
+        res = _analyse(view, s, recent, min_cohort_users, min_periods, shared)
         part = pool.filter(
             pl.col("_value").is_null() if value is None else pl.col("_value") == value
         )
@@ -1049,7 +1103,7 @@ def constraint_broken(
     s = _setup(journeys, factory, horizon)
     when = utc_datetime(change_date)
     noun = s.period
-    series = _throughput_series(journeys.table, s).with_columns(
+    series = _throughput_series(journeys, s).with_columns(
         end=period_end(pl.col("period"), noun)
     )
     # The whole history before the change is the baseline: a short one gives a centre
@@ -1072,9 +1126,7 @@ def constraint_broken(
         broken = above > 0
 
     if stage is None:
-        past = _analyse(
-            as_of(journeys, when).table, _replace_last(s, when), recent, min_cohort_users, 1
-        )
+        past = _analyse(as_of(journeys, when), _replace_last(s, when), recent, min_cohort_users, 1)
         link = s.names.index(past.stage) if past.stage in s.names[1:] else None
     else:
         link = stage_index(stage, s.names, "stage")

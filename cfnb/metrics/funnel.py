@@ -27,10 +27,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
+from cfnb.metrics._arrays import (
+    QUANTILES,
+    cached,
+    cohort_codes,
+    group_codes,
+    quantiles_of,
+    reach_of,
+)
 from cfnb.metrics._inputs import FactoryLike, JourneysLike, as_timedelta
-from cfnb.periods import period_end, period_range, period_start
+from cfnb.periods import period_end, period_range
 from cfnb.spec.errors import SpecError, choice_list, suggestion
 
 __all__ = [
@@ -134,13 +143,20 @@ def _seconds(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later - earlier).dt.total_microseconds().cast(pl.Float64) / 1e6
 
 
-def _group_expr(journeys: JourneysLike, by: str | None) -> pl.Expr | None:
+def _groups(journeys: JourneysLike, by: str | None) -> tuple[np.ndarray | None, pl.Series | None]:
+    """Per user, the code of its group, and the group values by code (``None``: one group)."""
     if by is None:
-        return None
+        return None, None
     if by == "cohort":
-        return period_start(pl.col("reach_0"), journeys.period).alias("cohort")
+        codes, starts = cohort_codes(journeys, journeys.period)
+        return codes, pl.Series("cohort", starts.astype(np.int32)).cast(pl.Date)
     reserved = {"user_id", *(f"reach_{i}" for i in range(len(journeys.stages)))}
-    segments = [c for c in journeys.table.columns if c not in reserved]
+    at = getattr(journeys, "columns_at_reach0", None)
+    segments = (
+        list(journeys.factory.segment_by)  # type: ignore[attr-defined]
+        if at is not None
+        else [c for c in journeys.table.columns if c not in reserved]
+    )
     if by not in segments:
         raise SpecError(
             "by",
@@ -148,31 +164,45 @@ def _group_expr(journeys: JourneysLike, by: str | None) -> pl.Expr | None:
             f"({choice_list(segments) or 'none: add segment_by to the factory'})"
             f"{suggestion(by, ['cohort', *segments])}",
         )
-    return pl.col(by)
+    codes, labels = group_codes(journeys, by)
+    return codes, labels.alias(by)
 
 
-def _stage_rows(table: pl.DataFrame, n: int, keys: list[str]) -> pl.DataFrame:
-    names = ("users", "median_seconds", "p25_seconds", "p75_seconds")
-    aggs = []
+def _stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
+    """``[by,] step, users, median_seconds, p25_seconds, p75_seconds`` per group and stage."""
+    # Kept with the reach arrays: a period, target or name edit reuses them.
+    key = ("funnel rows", by, journeys.period if by == "cohort" else None)
+    return cached(journeys, key, lambda: _count_stage_rows(journeys, by))
+
+
+def _count_stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
+    reach = reach_of(journeys)
+    n = reach.reached.shape[1]
+    groups, labels = _groups(journeys, by)
+    k = 1 if labels is None else labels.len()
+    columns: dict[str, list[np.ndarray]] = {"users": []} | {q: [] for q, _ in QUANTILES}
     for i in range(n):
-        reach = pl.col(f"reach_{i}")
-        secs = _seconds(reach, pl.col(f"reach_{i - 1}")) if i else pl.lit(None, pl.Float64)
-        aggs += [
-            reach.count().cast(pl.Int64).alias(f"users {i}"),
-            secs.median().alias(f"median_seconds {i}"),
-            secs.quantile(0.25, interpolation="linear").alias(f"p25_seconds {i}"),
-            secs.quantile(0.75, interpolation="linear").alias(f"p75_seconds {i}"),
-        ]
-    # One pass computing every stage at once: Polars runs the aggregations in parallel.
-    wide = table.group_by(keys).agg(aggs) if keys else table.select(aggs)
-    return pl.concat(
-        wide.select(
-            *keys,
-            *(pl.col(f"{name} {i}").alias(name) for name in names),
-            pl.lit(i, pl.Int64).alias("step"),
-        )
-        for i in range(n)
-    )
+        reached = reach.reached[:, i]
+        if groups is None:
+            columns["users"].append(np.array([reached.sum()], dtype=np.int64))
+        else:
+            columns["users"].append(np.bincount(groups[reached], minlength=k).astype(np.int64))
+        if i == 0:
+            for q, _ in QUANTILES:
+                columns[q].append(np.full(k, np.nan))
+            continue
+        found = quantiles_of(journeys, i, groups, k, by)
+        for q, _ in QUANTILES:
+            columns[q].append(found[q])
+    rows = pl.DataFrame(
+        {
+            "step": np.repeat(np.arange(n, dtype=np.int64), k),
+            **{name: np.concatenate(parts) for name, parts in columns.items()},
+        }
+    ).with_columns(pl.col(q).fill_nan(None) for q, _ in QUANTILES)
+    if labels is not None:
+        rows = rows.with_columns(pl.concat([labels] * n).alias(labels.name))
+    return rows
 
 
 def _with_rates(rows: pl.DataFrame, stages: Sequence[str], keys: list[str]) -> pl.DataFrame:
@@ -232,13 +262,8 @@ def funnel(journeys: JourneysLike, *, by: str | None = None) -> FunnelResult:
     │ Signup ┆ 2     ┆ 0.666667 ┆ 1       ┆ 7200.0         │
     └────────┴───────┴──────────┴─────────┴────────────────┘
     """
-    group = _group_expr(journeys, by)
-    table = journeys.table
-    keys: list[str] = []
-    if group is not None:
-        table = table.with_columns(group)
-        keys = [by] if by else []
-    rows = _stage_rows(table, len(journeys.stages), keys)
+    rows = _stage_rows(journeys, by)
+    keys = [by] if by else []
     return FunnelResult(_with_rates(rows, journeys.stages, keys), tuple(journeys.stages), by)
 
 

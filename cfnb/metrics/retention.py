@@ -142,40 +142,43 @@ def activity(
     >>> act.table.select("user_id", "offsets").rows()
     [('a', [172800000000]), ('b', [])]
     """
-    frame = events if isinstance(events, pl.DataFrame) else events.events
-    missing = [c for c in ("user_id", "ts") if c not in frame.columns]
-    if missing:
-        raise ActivityError(
-            f"the events table has no column {missing[0]!r}: pass the events of an "
-            f"EventLog (columns user_id, event, ts, …); it has {choice_list(frame.columns)}"
-        )
-    if not isinstance(frame.schema["ts"], pl.Datetime):
-        raise ActivityError(
-            f"events column 'ts' must be a Datetime, got {frame.schema['ts']}: load the log "
-            "with cfnb.load(), which parses times to UTC"
-        )
     condition = "any event"
-    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
+    expr: pl.Expr | None = None
     if active is not None:
         if isinstance(active, pl.Expr):
             expr, condition = active, str(active)
         else:
             expr, condition = active.to_polars(), active.describe()
+    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
+    frame: pl.DataFrame | None = None
     try:
-        # Journeys built on these very events answer from their index (no join).
-        fast = getattr(journeys, "active_instants", None)
-        offsets = (
-            fast(frame, active) if fast is not None and not isinstance(active, pl.Expr) else None
-        )
-        if offsets is not None:
-            return Activity(table=users.with_columns(offsets), condition=condition)
-        if active is not None:
+        # Journeys built on these very events answer from their index (no join, and a
+        # log's table is never copied into Polars).
+        reads = getattr(journeys, "reads", None)
+        if reads is not None and reads(events) and not isinstance(active, pl.Expr):
+            offsets = journeys.active_instants(active)  # type: ignore[attr-defined]
+            if offsets is not None:
+                return Activity(table=users.with_columns(offsets), condition=condition)
+        frame = events if isinstance(events, pl.DataFrame) else events.events
+        missing = [c for c in ("user_id", "ts") if c not in frame.columns]
+        if missing:
+            raise ActivityError(
+                f"the events table has no column {missing[0]!r}: pass the events of an "
+                f"EventLog (columns user_id, event, ts, …); it has {choice_list(frame.columns)}"
+            )
+        if not isinstance(frame.schema["ts"], pl.Datetime):
+            raise ActivityError(
+                f"events column 'ts' must be a Datetime, got {frame.schema['ts']}: load the log "
+                "with cfnb.load(), which parses times to UTC"
+            )
+        if expr is not None:
             frame = frame.lazy().filter(expr).collect()
     except pl.exceptions.ColumnNotFoundError as err:
+        columns = list(frame.columns) if frame is not None else list(_columns_of(events))
         raise SpecError(
             "active",
             f"the retention condition {condition} names a column the events do not "
-            f"have ({err}); the events have {choice_list(frame.columns)}",
+            f"have ({err}); the events have {choice_list(columns)}",
         ) from err
 
     offsets = (
@@ -352,6 +355,11 @@ def _anchor_stage(stages: Sequence[str], cohort_by: str | int) -> int:
         return 1
     choices = ["acquisition", "activation", *stages]
     raise SpecError("cohort_by", unknown_choice("cohort stage", cohort_by, choices))
+
+
+def _columns_of(events: object) -> list[str]:
+    schema = getattr(events, "schema", None)
+    return list(schema) if schema is not None else []
 
 
 def _check_activity(users: pl.DataFrame, act: Activity) -> pl.DataFrame:

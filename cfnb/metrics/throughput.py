@@ -36,12 +36,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from cfnb.errors import ThroughputError
+from cfnb.metrics._arrays import cached, first_reach0_us, period_counts
 from cfnb.metrics._inputs import JourneysLike
 from cfnb.metrics._render import count, html_grid, json_rows
-from cfnb.periods import Period, check_period, period_label, period_noun, period_range, period_start
+from cfnb.periods import (
+    Period,
+    check_period,
+    period_label,
+    period_noun,
+    start_days,
+    starts_between,
+    utc_datetime,
+)
 from cfnb.spec.errors import SpecError, choice_list
 
 __all__ = [
@@ -315,6 +325,15 @@ class ThroughputResult:
         return html_grid(header, rows, caption)
 
 
+def _to_us(value: dt.datetime | dt.date) -> int:
+    """A timestamp as microseconds since the epoch (naive values read as UTC)."""
+    moment = utc_datetime(value)
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _stage_index(journeys: Any, stage: int | str | None) -> int:
     names: tuple[str, ...] = tuple(journeys.stages)
     if stage is None:
@@ -385,65 +404,57 @@ def throughput(
     period_ = check_period(period if period is not None else journeys.period)
     index = _stage_index(journeys, stage)
     column = f"reach_{index}"
-    if column not in journeys.table.columns:
+    if not hasattr(journeys, "reach") and column not in journeys.table.columns:
         raise ThroughputError(
             f"the journeys table has no column {column!r} for stage "
             f"{journeys.stages[index]!r}: rebuild the journeys from the same factory"
         )
-    empty = pl.DataFrame(
-        schema={
-            "period": pl.Date,
-            "happy": pl.Int64,
-            "complete": pl.Boolean,
-            "moving_range": pl.Float64,
-            "centre": pl.Float64,
-            "lower_limit": pl.Float64,
-            "upper_limit": pl.Float64,
-            "signal": pl.String,
+    # Kept with the reach arrays: a target, segment or name edit reuses it.
+    key = ("throughput", index, journeys.stages[index], period_, complete_only, journeys.last_ts)
+    return cached(journeys, key, lambda: _throughput(journeys, index, period_, complete_only))
+
+
+def _throughput(
+    journeys: JourneysLike, index: int, period_: Period, complete_only: bool
+) -> ThroughputResult:
+    last_ts = journeys.last_ts
+    first = first_reach0_us(journeys)
+    starts = np.zeros(0, dtype=np.int64)
+    running = None
+    if first is not None and last_ts is not None:
+        last_us = _to_us(last_ts)
+        starts = starts_between(first, last_us, period_)
+        running = int(start_days(np.array([last_us]), period_)[0])
+    days, users = period_counts(journeys, index, period_)
+    happy = np.zeros(starts.size, dtype=np.int64)
+    if starts.size and days.size:
+        at = np.minimum(np.searchsorted(starts, days), starts.size - 1)
+        inside = starts[at] == days
+        happy[at[inside]] = users[inside]
+    complete = starts < running if running is not None else np.zeros(starts.size, dtype=bool)
+    keep = complete if complete_only else np.ones(starts.size, dtype=bool)
+    chart = xmr(happy[complete].tolist(), lower_bound=0.0)
+    moving: list[float | None] = [None] * starts.size
+    signals: list[str | None] = [None] * starts.size
+    for k, row in enumerate(np.flatnonzero(complete)):
+        moving[row], signals[row] = chart.moving_ranges[k], chart.signals[k]
+    rows = np.flatnonzero(keep)
+    shown = int(rows.size)
+    table = pl.DataFrame(
+        {
+            "period": pl.Series(starts[rows].astype(np.int32)).cast(pl.Date),
+            "happy": happy[rows],
+            "complete": complete[rows],
+            "moving_range": pl.Series([moving[r] for r in rows], dtype=pl.Float64),
+            "centre": pl.repeat(chart.centre, shown, dtype=pl.Float64, eager=True),
+            "lower_limit": pl.repeat(chart.lower_limit, shown, dtype=pl.Float64, eager=True),
+            "upper_limit": pl.repeat(chart.upper_limit, shown, dtype=pl.Float64, eager=True),
+            "signal": pl.Series([signals[r] for r in rows], dtype=pl.String),
         }
     )
-    first = journeys.table.select(pl.col("reach_0").min()).item()
-    last_ts = journeys.last_ts
-    if first is None or last_ts is None:
-        periods = empty.select("period")
-        running = None
-    else:
-        periods = period_range(first, last_ts, period_).to_frame()
-        running = period_start(last_ts, period_)
-    happy = (
-        journeys.table.select(period=period_start(pl.col(column), period_))
-        .drop_nulls()
-        .group_by("period")
-        .agg(happy=pl.len())
-    )
-    series = (
-        periods.join(happy, on="period", how="left")
-        .with_columns(
-            pl.col("happy").fill_null(0).cast(pl.Int64),
-            complete=pl.col("period") < pl.lit(running, dtype=pl.Date),
-        )
-        .sort("period")
-    )
-    if complete_only:
-        series = series.filter(pl.col("complete"))
-    done = series.filter(pl.col("complete"))
-    chart = xmr(done["happy"].to_list(), lower_bound=0.0)
-    table = series.join(
-        done.select(
-            "period",
-            moving_range=pl.Series(chart.moving_ranges, dtype=pl.Float64),
-            signal=pl.Series(chart.signals, dtype=pl.String),
-        ),
-        on="period",
-        how="left",
-        maintain_order="left",
-    ).with_columns(
-        centre=pl.lit(chart.centre, dtype=pl.Float64),
-        lower_limit=pl.lit(chart.lower_limit, dtype=pl.Float64),
-        upper_limit=pl.lit(chart.upper_limit, dtype=pl.Float64),
-    )
+    done_count = int(complete.sum())
     return ThroughputResult(
-        table=pl.concat([empty, table.select(empty.columns)], how="vertical_relaxed"),
+        table=table,
         stage=journeys.stages[index],
         period=period_,
         centre=chart.centre,
@@ -451,7 +462,7 @@ def throughput(
         upper_limit=chart.upper_limit,
         predictable=chart.predictable,
         verdict=_verdict(chart, period_),
-        complete_periods=done.height,
+        complete_periods=done_count,
         last_ts=last_ts,
     )
 

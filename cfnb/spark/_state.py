@@ -32,6 +32,7 @@ import numpy.typing as npt
 import polars as pl
 
 from cfnb.journeys import Journeys, _assemble, _BestPath, _first_of_user, _Lifecycle
+from cfnb.sources import FrameSource
 from cfnb.spec import Factory
 
 __all__ = ["export_state", "import_state"]
@@ -55,27 +56,28 @@ def _times(values: npt.NDArray[np.int64], reached: npt.NDArray[np.bool_], name: 
 
 def export_state(journeys: Journeys) -> pl.DataFrame:
     """The raw chains of ``journeys`` (built by the engine on one partition) as a table."""
-    state, events = journeys._state, journeys._events
+    state, events = journeys._state, journeys._source.frame()
     if isinstance(state, _Lifecycle):
-        rows = state.raw_row[:, 0]
+        rows = journeys.rows_at(state.raw_pos[:, 0])
         table = events.select(pl.all().gather(pl.Series(rows, dtype=pl.Int64)))
         reach = [
-            _times(state.raw_ts[:, i], state.raw_row[:, i] >= 0, _reach(i))
-            for i in range(state.raw_row.shape[1])
+            _times(state.raw_ts[:, i], state.raw_pos[:, i] >= 0, _reach(i))
+            for i in range(state.raw_pos.shape[1])
         ]
         return table.with_columns(reach)
     first = _first_of_user(state.start_user)
     keep = np.flatnonzero(first | (state.start_group >= 0))
     group = state.start_group[keep]
-    table = events.select(pl.all().gather(pl.Series(state.start_row[keep], dtype=pl.Int64)))
+    rows = journeys.rows_at(state.start_pos[keep])
+    table = events.select(pl.all().gather(pl.Series(rows, dtype=pl.Int64)))
     columns = [pl.Series(_GROUP, group, dtype=pl.Int64)]
     has = group >= 0
     safe = np.where(has, group, 0)
     for k in range(state.cont_ts.shape[1]):
-        if state.cont_row.shape[0] == 0:  # no start has a continuation
+        if state.cont_pos.shape[0] == 0:  # no start has a continuation
             reached, values = np.zeros(group.size, dtype=bool), np.zeros(group.size, np.int64)
         else:
-            reached = has & (state.cont_row[safe, k] >= 0)
+            reached = has & (state.cont_pos[safe, k] >= 0)
             values = state.cont_ts[safe, k]
         columns.append(_times(values, reached, _cont(k + 1)))
     return table.with_columns(columns)
@@ -95,13 +97,13 @@ def import_state(
         index = np.arange(reached.shape[0], dtype=np.int64)[:, None]
         # Column 0 points at the anchor row; later columns are only read as "reached".
         state: _Lifecycle | _BestPath = _Lifecycle(
-            raw_row=np.where(reached, index, -1),
+            raw_pos=np.where(reached, index, -1),
             raw_ts=raw_ts,
-            used=tuple(np.zeros(0, dtype=np.int64) for _ in range(n)),
         )
     else:
         anchors, state = _import_best_path(parts, n)
-    return anchors, _assemble(anchors, factory, state, last_ts)
+    # Positions are the anchor rows themselves: no index, no tie order to apply.
+    return anchors, _assemble(FrameSource(anchors), factory, state, last_ts, rows=None)
 
 
 def _import_best_path(parts: Sequence[pl.DataFrame], n: int) -> tuple[pl.DataFrame, _BestPath]:
@@ -127,16 +129,16 @@ def _import_best_path(parts: Sequence[pl.DataFrame], n: int) -> tuple[pl.DataFra
     if conts:
         reached = cont.select(pl.all().is_not_null()).to_numpy().astype(bool).reshape(-1, n - 1)
         cont_ts = cont.fill_null(0).to_numpy().astype(np.int64).reshape(-1, n - 1)
-        cont_row = np.where(reached, 0, -1).astype(np.int64)
+        cont_pos = np.where(reached, 0, -1).astype(np.int64)
     else:
-        cont_ts = cont_row = np.zeros((0, 0), dtype=np.int64)
+        cont_ts = cont_pos = np.zeros((0, 0), dtype=np.int64)
     ts = table["ts"].to_physical().to_numpy().astype(np.int64)
     return anchors, _BestPath(
-        start_row=np.arange(table.height, dtype=np.int64),
+        start_pos=np.arange(table.height, dtype=np.int64),
         start_ts=ts,
         start_user=start_user.astype(np.int64),
         start_group=group,
-        cont_row=cont_row,
+        cont_pos=cont_pos,
         cont_ts=cont_ts,
     )
 
@@ -150,6 +152,8 @@ def first_starts(journeys: Journeys) -> pl.DataFrame:
     state = journeys._state
     if isinstance(state, _Lifecycle):
         return journeys.table
-    first = state.start_row[_first_of_user(state.start_user)]
-    rows = journeys._events.select(pl.col("user_id", "ts").gather(pl.Series(first, dtype=pl.Int64)))
+    first = journeys.rows_at(state.start_pos[_first_of_user(state.start_user)])
+    rows = journeys._source.frame().select(
+        pl.col("user_id", "ts").gather(pl.Series(first, dtype=pl.Int64))
+    )
     return rows.rename({"ts": "reach_0"})

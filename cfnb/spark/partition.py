@@ -196,7 +196,7 @@ def _day() -> pl.Expr:
 
 
 def _one(journeys: Journeys, want: Want) -> pl.DataFrame:
-    events = journeys._events  # checked by the engine: user_id, event String; ts UTC µs
+    events = journeys._source.frame()  # checked by the engine: user_id, event String; ts UTC µs
     if isinstance(want, ChainsWant):
         return export_state(journeys)
     if isinstance(want, ActivityWant):
@@ -256,7 +256,7 @@ def _activity(journeys: Journeys, want: ActivityWant) -> pl.DataFrame:
     base = first_starts(journeys)
     # In lifecycle the first start is reach_0: the journeys answer from their own index.
     source = journeys if base is journeys.table else SimpleNamespace(table=base)
-    table = _retention.activity(journeys._events, source, want.active).table
+    table = _retention.activity(journeys._source.frame(), source, want.active).table
     flat = table.select("user_id", "offsets").explode("offsets").drop_nulls("offsets")
     key = pl.struct(pl.col("user_id"), pl.col("offsets") // DAY_US)
     # Offsets are sorted per user: a run of one (user, day) is contiguous.

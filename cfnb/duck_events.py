@@ -1,0 +1,288 @@
+"""An EventLog's DuckDB table as the engine's event source (see :mod:`cfnb.sources`).
+
+The engine reads the table a few columns at a time, in Arrow batches, so a log larger
+than memory (DuckDB spills its table to the log's temporary directory under
+``memory_limit``) is never copied into Polars whole:
+
+* the **index** comes from one scan of the user id, the time and an event-name code
+  (the names from one ``GROUP BY``);
+* **masks** of a property condition scan only the columns the condition names, batch by
+  batch, and evaluate the condition with Polars;
+* **columns at given rows** come from a join on DuckDB's ``rowid``.
+
+Row ``k`` is the k-th row of a plain scan of the table (DuckDB keeps insertion order);
+when the loader deleted rows, the rowids have gaps and are looked up.
+
+Every statement runs on its own cursor, so the explorer's worker thread and the
+notebook can read one log at the same time. Column names are quoted with
+:func:`cfnb._duck.ident`; values are bound as parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from cfnb._duck import ident
+from cfnb.periods import UTC_US
+from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
+
+__all__ = ["DuckSource"]
+
+Bool = npt.NDArray[np.bool_]
+I64 = npt.NDArray[np.int64]
+
+#: Rows per Arrow batch of a scan: large enough to keep DuckDB's threads busy, small
+#: enough that a scan of a huge log holds little at a time.
+BATCH_ROWS = 1 << 20
+#: Up to this many rows, a lookup by rowid binds them as a list; above, as a table.
+_FEW_ROWS = 20_000
+#: Hidden columns the loader adds for the index (dropped once it is built): two
+#: independent hashes of the user id (grouping, and the check that tells apart two ids
+#: sharing the first) and a hash of the event name (mapped to a code: hashing is far
+#: cheaper than comparing strings).
+HASH_COLUMNS = (
+    "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc, hash(__p_event) AS __eh"
+)
+_HIDDEN = ("__file", "__row", "__uh", "__uc", "__eh")
+
+
+class DuckSource:
+    """The ``events`` table of a log's DuckDB connection, read by the engine.
+
+    Parameters
+    ----------
+    con
+        The log's connection (statements run on cursors of it).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._lock = threading.Lock()
+        self._index: LogIndex | None = None
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        # Session settings are per connection: times come back in "UTC", as from the log.
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    # ------------------------------------------------------------------ shape
+
+    @property
+    def _all_columns(self) -> list[str]:
+        return list(self._cursor().sql("SELECT * FROM events LIMIT 0").columns)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """The public columns: ``user_id``, ``event``, ``ts``, then the properties."""
+        return tuple(c for c in self._all_columns if c not in _HIDDEN)
+
+    @cached_property
+    def schema(self) -> Mapping[str, pl.DataType]:
+        empty = self._cursor().sql(f"SELECT {self._list(self.columns)} FROM events LIMIT 0").pl()
+        return dict(empty.schema)
+
+    @cached_property
+    def height(self) -> int:
+        (n,) = self._one("SELECT count(*) FROM events")
+        return int(n)
+
+    @cached_property
+    def last_ts(self) -> dt.datetime | None:
+        (last,) = self._one("SELECT epoch_us(max(ts)) FROM events")
+        if last is None:
+            return None
+        # As Polars gives it for the events frame (time zone "UTC", not DuckDB's "Etc/UTC").
+        value: dt.datetime = pl.Series([last]).cast(UTC_US).item()
+        return value
+
+    @cached_property
+    def _rowids(self) -> I64 | None:
+        """The rowid of each row, or ``None`` when row k has rowid k (no deleted rows)."""
+        n, top = self._one("SELECT count(*), coalesce(max(rowid) + 1, 0) FROM events")
+        if n == top:
+            return None
+        table = self._cursor().sql("SELECT rowid FROM events").to_arrow_table()
+        return table.column(0).to_numpy().astype(np.int64)
+
+    # ------------------------------------------------------------------ the index
+
+    def index(self) -> LogIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = build_index(self._core())
+            return self._index
+
+    def _core(self) -> CoreColumns:
+        # One scan of the hashes (see HASH_COLUMNS; made here when the loader did not)
+        # and the time.
+        if "__uh" in self._all_columns:
+            sql = "SELECT __uh, __uc, epoch_us(ts), __eh FROM events"
+        else:
+            sql = (
+                "SELECT hash(user_id), hash(reverse(user_id)), epoch_us(ts), hash(event) "
+                "FROM events"
+            )
+        parts: list[list[npt.NDArray[np.generic]]] = [[], [], [], []]
+        for batch in self._batches(sql, []):
+            for k in range(4):
+                parts[k].append(batch.column(k).to_numpy())
+        names, codes = self._event_codes(_cat(parts[3], np.uint64))
+        return CoreColumns(
+            hash=_cat(parts[0], np.uint64),
+            check=_cat(parts[1], np.uint64),
+            ts=_cat(parts[2], np.int64).astype(np.int64, copy=False),
+            codes=codes,
+            names=names,
+            ids=lambda: self.select(["user_id"]).to_series(),
+        )
+
+    def _event_codes(self, hashes: npt.NDArray[np.uint64]) -> tuple[tuple[str, ...], Codes]:
+        """The sorted event names and each row's code, from the rows' event-name hashes."""
+        key = "__eh" if "__eh" in self._all_columns else "hash(event)"
+        groups = (
+            self._cursor()
+            .sql(
+                f"SELECT {key} AS h, min(event) AS lo, max(event) AS hi, count(*) AS n "
+                "FROM events GROUP BY h"
+            )
+            .fetchall()
+        )
+        names = tuple(sorted(str(lo) for _, lo, _, _ in groups if lo is not None))
+        ctype = code_dtype(len(names))
+        if any(lo != hi for _, lo, hi, _ in groups):  # two names share a hash: compare them
+            sql = "SELECT coalesce(list_position(?::VARCHAR[], event), ?) - 1 AS e FROM events"
+            parts = [b.column(0).to_numpy() for b in self._batches(sql, [list(names), len(names) + 1])]
+            return names, _cat(parts, ctype).astype(ctype)
+        code_of = {name: k for k, name in enumerate(names)}
+        known = np.array([h for h, _, _, _ in groups], dtype=np.uint64)
+        code = np.array(
+            [code_of[lo] if lo is not None else len(names) for _, lo, _, _ in groups], dtype=ctype
+        )
+        return names, _lookup(known, code, hashes)
+
+    # ------------------------------------------------------------------ reads
+
+    def masks(self, exprs: Sequence[pl.Expr]) -> list[Bool]:
+        if not exprs:
+            return []
+        roots = _roots(exprs)
+        named = [e.fill_null(False).alias(f"m{k}") for k, e in enumerate(exprs)]
+        parts: list[list[Bool]] = [[] for _ in exprs]
+        if not roots:  # constant conditions: one value per row
+            values = pl.DataFrame({"__n": np.zeros(self.height)}).select(named)
+            return [values.to_series(k).to_numpy().astype(bool) for k in range(len(exprs))]
+        for frame in self._frames(roots):
+            values = frame.select(named)
+            for k in range(len(exprs)):
+                parts[k].append(values.to_series(k).to_numpy().astype(bool, copy=False))
+        return [_cat(p, np.bool_) for p in parts]
+
+    def take(self, columns: Sequence[str], rows: I64) -> pl.DataFrame:
+        if not rows.size:
+            return self.select(columns).head(0)
+        wanted = np.unique(rows)
+        ids = wanted if self._rowids is None else self._rowids[wanted]
+        cols = self._list(columns)
+        cur = self._cursor()
+        if ids.size <= _FEW_ROWS:
+            relation = cur.sql(
+                f"SELECT rowid AS __rid, {cols} FROM events "
+                "WHERE rowid IN (SELECT unnest(?::BIGINT[])) ORDER BY __rid",
+                params=[ids.tolist()],
+            )
+        else:
+            cur.register("__wanted", pa.table({"rid": pa.array(ids, pa.int64())}))
+            relation = cur.sql(
+                f"SELECT e.rowid AS __rid, {self._list(columns, 'e')} FROM events e "
+                "SEMI JOIN __wanted w ON e.rowid = w.rid ORDER BY __rid"
+            )
+        found = relation.pl()
+        # Rows come back by rowid, which runs with the row number: map each wanted row.
+        at = np.searchsorted(wanted, rows)
+        return found.drop("__rid").select(pl.all().gather(pl.Series(at, dtype=pl.Int64)))
+
+    def select(self, columns: Sequence[str], where: pl.Expr | None = None) -> pl.DataFrame:
+        needed = list(dict.fromkeys([*columns, *(_roots([where]) if where is not None else [])]))
+        keep = where.fill_null(False) if where is not None else None
+        parts = []
+        for frame in self._frames(needed):
+            part = frame if keep is None else frame.filter(keep)
+            parts.append(part.select(list(columns)))
+        if not parts:
+            return pl.DataFrame(schema={c: self.schema[c] for c in columns})
+        return pl.concat(parts, how="vertical", rechunk=True)
+
+    def frame(self) -> pl.DataFrame:
+        frame: pl.DataFrame = (
+            self._cursor().sql(f"SELECT {self._list(self.columns)} FROM events").pl()
+        )
+        return frame
+
+    # ------------------------------------------------------------------ helpers
+
+    def _frames(self, columns: Sequence[str]) -> Iterator[pl.DataFrame]:
+        unknown = [c for c in columns if c not in self.schema]
+        if unknown:
+            raise pl.exceptions.ColumnNotFoundError(
+                f"unable to find column {unknown[0]!r}; valid columns: {list(self.schema)}"
+            )
+        for batch in self._batches(f"SELECT {self._list(columns)} FROM events", []):
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+
+    def _batches(self, sql: str, params: list[object]) -> Iterator[pa.RecordBatch]:
+        reader = self._cursor().sql(sql, params=params or None).to_arrow_reader(BATCH_ROWS)
+        yield from reader
+
+    def _one(self, sql: str) -> tuple[object, ...]:
+        row = self._cursor().execute(sql).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    @staticmethod
+    def _list(columns: Sequence[str], table: str | None = None) -> str:
+        prefix = f"{table}." if table else ""
+        return ", ".join(prefix + ident(c) for c in columns)
+
+
+def _lookup(known: npt.NDArray[np.uint64], values: Codes, keys: npt.NDArray[np.uint64]) -> Codes:
+    """``values[i]`` for each key equal to ``known[i]`` (every key is one of ``known``).
+
+    A few known keys (event-name hashes) index a small table by some of their bits: one
+    gather per row instead of a binary search.
+    """
+    size = 1 << max(int(4 * known.size - 1).bit_length(), 4)
+    mask = np.uint64(size - 1)
+    for shift in range(0, 64 - size.bit_length() + 1, 3):
+        slots = (known >> np.uint64(shift)) & mask
+        if np.unique(slots).size == known.size:
+            table = np.zeros(size, dtype=values.dtype)
+            table[slots] = values
+            return table[(keys >> np.uint64(shift)) & mask]
+    by_key = np.argsort(known)
+    return values[by_key][np.searchsorted(known[by_key], keys)]
+
+
+def _roots(exprs: Sequence[pl.Expr]) -> list[str]:
+    names: dict[str, None] = {}
+    for e in exprs:
+        for name in e.meta.root_names():
+            names[name] = None
+    return list(names)
+
+
+def _cat(parts: list[npt.NDArray[np.generic]], dtype: type[np.generic]) -> npt.NDArray[np.generic]:
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

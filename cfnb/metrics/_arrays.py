@@ -1,0 +1,312 @@
+"""The journeys as arrays, and the counts the funnel, throughput and constraint read.
+
+The metrics are defined on the journeys table (``user_id``, ``reach_0 …``; see
+docs/internals.md). What they read of it reduces to a few counts: users per stage, per
+cohort and stage, per calendar period of a stage; and the quantiles of the time
+between two stages. This module counts them from the reach arrays
+(:class:`cfnb.journeys.Reach`) with NumPy, in one pass each, so an edit's metrics cost
+milliseconds whatever the log's size. Journeys built by :mod:`cfnb.journeys` hand over
+their arrays and keep what is derived from them (cohorts of each user, segment codes)
+for the edits that leave it unchanged; any other journeys-like object (a table in a
+namespace) is read from its table.
+
+Examples
+--------
+>>> import datetime as dt, polars as pl
+>>> from types import SimpleNamespace
+>>> t = lambda d: dt.datetime(2024, 1, d, tzinfo=dt.UTC)
+>>> table = pl.DataFrame({"user_id": ["a", "b"], "reach_0": [t(1), t(9)], "reach_1": [t(2), None]})
+>>> j = SimpleNamespace(table=table, stages=("Visit", "Pay"), period="week", last_ts=t(20))
+>>> cohort_counts(j, "week").rows()
+[(datetime.date(2024, 1, 1), 0, 1, None, None), (datetime.date(2024, 1, 1), 1, 1, 1, 1), (datetime.date(2024, 1, 8), 0, 1, None, None), (datetime.date(2024, 1, 8), 1, 0, 1, 0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from cfnb.journeys import Reach
+from cfnb.periods import UTC_US, start_days
+
+__all__ = [
+    "QUANTILES",
+    "cached",
+    "cohort_codes",
+    "cohort_counts",
+    "first_reach0_us",
+    "group_codes",
+    "period_counts",
+    "quantiles_of",
+    "reach_of",
+    "stage_days",
+    "steps",
+]
+
+_T = TypeVar("_T")
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+#: The quantiles every funnel reports (p25, median, p75), as the funnel names them.
+QUANTILES: tuple[tuple[str, float], ...] = (
+    ("median_seconds", 0.5),
+    ("p25_seconds", 0.25),
+    ("p75_seconds", 0.75),
+)
+
+
+def cached(
+    journeys: object,
+    key: Hashable,
+    compute: Callable[[], _T],
+    *,
+    by_reach0: bool = False,
+    scope: str | None = None,
+) -> _T:
+    """``compute()``, kept with ``journeys`` when they keep values (see ``Journeys.cached``:
+    ``scope`` is ``"reach"``, ``"reach0"`` or ``"chains"``; ``by_reach0`` means ``"reach0"``)."""
+    keep = getattr(journeys, "cached", None)
+    if keep is None:
+        return compute()
+    value: _T = keep(key, compute, scope=scope or ("reach0" if by_reach0 else "reach"))
+    return value
+
+
+def reach_of(journeys: Any) -> Reach:
+    """The reach arrays of ``journeys``: its own, or read from its table."""
+    reach = getattr(journeys, "reach", None)
+    if isinstance(reach, Reach):
+        return reach
+    table: pl.DataFrame = journeys.table
+    n = len(journeys.stages)
+    columns = [_utc_us(table[f"reach_{i}"]) for i in range(n)]
+    reached = np.empty((table.height, n), dtype=bool, order="F")
+    ts = np.empty((table.height, n), dtype=np.int64, order="F")
+    for i, c in enumerate(columns):
+        reached[:, i] = c.is_not_null().to_numpy()
+        ts[:, i] = c.to_physical().fill_null(0).to_numpy()
+    return Reach(reached, ts, cumulative=bool(np.all(reached[:, 1:] <= reached[:, :-1])))
+
+
+def _utc_us(column: pl.Series) -> pl.Series:
+    dtype = column.dtype
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None and dtype.time_zone != "UTC":
+            column = column.dt.convert_time_zone("UTC")
+        return column.dt.cast_time_unit("us")
+    return column.cast(UTC_US)
+
+
+def stage_days(journeys: Any, stage: int, period: str) -> I64:
+    """Per user: the start (days since 1970-01-01) of the calendar period holding ``reach_stage``.
+
+    Meaningless where the stage is not reached.
+    """
+    reach = reach_of(journeys)
+
+    def compute() -> I64:
+        return start_days(reach.ts[:, stage], period)
+
+    # reach_0 does not move when a window or period edit keeps each user's acquisition row.
+    return cached(journeys, ("days", stage, period), compute, by_reach0=stage == 0)
+
+
+def cohort_codes(journeys: Any, period: str) -> tuple[I64, I64]:
+    """Per user, the number of its cohort (-1 without ``reach_0``); each cohort's start day.
+
+    Cohorts are the calendar periods of ``reach_0`` holding at least one user, numbered
+    in time order; start days count from 1970-01-01.
+    """
+
+    def compute() -> tuple[I64, I64]:
+        reach = reach_of(journeys)
+        acquired = reach.reached[:, 0]
+        days = stage_days(journeys, 0, period)
+        codes = np.full(days.size, -1, dtype=np.int64)
+        if not acquired.any():
+            return codes, np.zeros(0, dtype=np.int64)
+        found = days[acquired]
+        low = int(found.min())
+        # Few distinct periods in a narrow range: count them instead of sorting users.
+        present = np.bincount(found - low) > 0
+        number = np.cumsum(present) - 1
+        codes[acquired] = number[found - low]
+        return codes, low + np.flatnonzero(present)
+
+    return cached(journeys, ("cohorts", period), compute, by_reach0=True)
+
+
+def cohort_counts(journeys: Any, period: str) -> pl.DataFrame:
+    """Per cohort (calendar period of ``reach_0`` holding a user) and stage ``i``.
+
+    Columns: ``cohort`` (Date), ``stage`` (Int64), ``users`` (``reach_i`` set),
+    ``users_in`` (``reach_{i-1}`` set; null for stage 0), ``users_out`` (``reach_{i-1}``
+    and ``reach_i`` set; null for stage 0). Sorted by cohort, then stage.
+    """
+
+    def compute() -> pl.DataFrame:
+        reach = reach_of(journeys)
+        n = reach.reached.shape[1]
+        code, starts = cohort_codes(journeys, period)
+        c = starts.size
+        acquired = code >= 0
+        if reach.cumulative:
+            # Reaching stage i means reaching every stage before it: one count per level.
+            levels = reach.reached.sum(axis=1, dtype=np.int64)
+            at = np.bincount(code[acquired] * (n + 1) + levels[acquired], minlength=c * (n + 1))
+            at_least = np.cumsum(at.reshape(c, n + 1)[:, ::-1], axis=1)[:, ::-1]
+            users = at_least[:, 1:]
+            entered = np.column_stack([users[:, :1], users[:, :-1]])
+            passed = users
+        else:
+            users = np.empty((c, n), dtype=np.int64)
+            entered = np.empty((c, n), dtype=np.int64)
+            passed = np.empty((c, n), dtype=np.int64)
+            reached = reach.reached[acquired]
+            kept = code[acquired]
+            for i in range(n):
+                users[:, i] = np.bincount(kept[reached[:, i]], minlength=c)
+                if i:
+                    entered[:, i] = np.bincount(kept[reached[:, i - 1]], minlength=c)
+                    both = reached[:, i - 1] & reached[:, i]
+                    passed[:, i] = np.bincount(kept[both], minlength=c)
+        stage = np.tile(np.arange(n, dtype=np.int64), c)
+        first = pl.Series(stage == 0)
+        return pl.DataFrame(
+            {
+                "cohort": pl.Series(np.repeat(starts, n).astype(np.int32)).cast(pl.Date),
+                "stage": stage,
+                "users": users.reshape(-1).astype(np.int64),
+                "users_in": pl.Series(entered.reshape(-1).astype(np.int64)).set(first, None),
+                "users_out": pl.Series(passed.reshape(-1).astype(np.int64)).set(first, None),
+            }
+        )
+
+    return cached(journeys, ("cohort counts", period), compute)
+
+
+def period_counts(journeys: Any, stage: int, period: str) -> tuple[I64, I64]:
+    """Users per calendar period of ``reach_stage``: the periods holding any (start days
+    since 1970-01-01, ascending) and their users."""
+
+    def compute() -> tuple[I64, I64]:
+        reached = reach_of(journeys).reached[:, stage]
+        days = stage_days(journeys, stage, period)[reached]
+        if not days.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        low = int(days.min())
+        counts = np.bincount(days - low)
+        found = np.flatnonzero(counts)
+        return low + found, counts[found].astype(np.int64)
+
+    return cached(journeys, ("period counts", stage, period), compute)
+
+
+def first_reach0_us(journeys: Any) -> int | None:
+    """The earliest ``reach_0`` in microseconds (``None`` without users)."""
+
+    def compute() -> int | None:
+        reach = reach_of(journeys)
+        acquired = reach.ts[reach.reached[:, 0], 0]
+        return int(acquired.min()) if acquired.size else None
+
+    return cached(journeys, ("first reach_0",), compute, by_reach0=True)
+
+
+def group_codes(journeys: Any, by: str) -> tuple[I64, pl.Series]:
+    """Per user, the code of its value of segment column ``by``; the values by code.
+
+    Codes follow the values' sort order, nulls last (one group of their own).
+    """
+
+    def compute() -> tuple[I64, pl.Series]:
+        at = getattr(journeys, "columns_at_reach0", None)
+        values: pl.Series = at([by]).to_series() if at is not None else journeys.table[by]
+        labels = values.unique().sort(nulls_last=True)
+        rank = values.rank("dense")
+        codes = rank.fill_null(0).to_numpy().astype(np.int64) - 1
+        nulls = values.is_null().to_numpy()
+        codes[nulls] = labels.len() - 1
+        return codes, labels
+
+    return cached(journeys, ("segment codes", by), compute, by_reach0=True)
+
+
+def steps(journeys: Any, stage: int, by: str | None = None) -> tuple[F64, I64, I64 | None]:
+    """The users who can pass from stage ``stage - 1`` to ``stage``, and how long it took.
+
+    Returns the seconds (as the funnel measures them), the users' rows, and their group
+    codes (``by``: a segment column, ``"cohort"``, or ``None``), ordered by group, then by
+    seconds. For lifecycle journeys the users are those of the chains before limits (see
+    ``Journeys.unlimited``), so the order is sorted once and every window, ``within``,
+    period or segment edit only filters it; otherwise they are the users reaching both.
+    """
+    unlimited = getattr(journeys, "unlimited", None)
+    chains: Reach | None = unlimited() if unlimited is not None else None
+    base = chains if chains is not None else reach_of(journeys)
+    scope = "chains" if chains is not None else "reach"
+
+    def by_seconds() -> tuple[F64, I64]:
+        both = np.flatnonzero(base.reached[:, stage] & base.reached[:, stage - 1])
+        secs = (base.ts[both, stage] - base.ts[both, stage - 1]).astype(np.float64) / 1e6
+        order = np.argsort(secs, kind="stable")
+        return secs[order], both[order]
+
+    secs, rows = cached(journeys, ("steps", stage), by_seconds, scope=scope)
+    if by is None:
+        return secs, rows, None
+    period = journeys.period
+
+    def by_group() -> tuple[F64, I64, I64]:
+        codes = cohort_codes(journeys, period)[0] if by == "cohort" else group_codes(journeys, by)[0]
+        group = codes[rows]
+        # A stable sort of small codes is one radix pass, and keeps seconds ascending.
+        order = np.argsort(group.astype(np.uint16 if group.max(initial=0) < 65_536 else np.int64), kind="stable")
+        return secs[order], rows[order], group[order]
+
+    key = ("steps by", stage, by, period if by == "cohort" else None)
+    return cached(journeys, key, by_group, scope=scope)
+
+
+def quantiles_of(
+    journeys: Any, stage: int, groups: I64 | None, n_groups: int, by: str | None
+) -> dict[str, F64]:
+    """Per group, the funnel's quantiles of the seconds from stage ``stage - 1`` to
+    ``stage`` over the users reaching it (NaN for a group without any).
+
+    Linear interpolation between order statistics, computed exactly as Polars'
+    ``quantile(q, "linear")`` and ``median()`` do, so the numbers are the same to the
+    last bit: with ``f = (count - 1) q`` and ``i = floor(f)``, the value is ``v[i]`` when
+    ``v[i] == v[i + 1]``, else ``(f - i) (v[i + 1] - v[i]) + v[i]``.
+    """
+    reach = reach_of(journeys)
+    secs, rows, group = steps(journeys, stage, by if groups is not None else None)
+    keep = reach.reached[rows, stage] & reach.reached[rows, stage - 1]
+    ordered = secs[keep]
+    if group is None:
+        bounds = np.array([0, ordered.size], dtype=np.int64)
+    else:
+        counts = np.bincount(group[keep], minlength=n_groups)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return {name: _from_sorted(ordered, bounds, q) for name, q in QUANTILES}
+
+
+def _from_sorted(ordered: F64, bounds: I64, q: float) -> F64:
+    counts = np.diff(bounds)
+    f = (counts - 1) * q
+    i = f.astype(np.int64)
+    base = bounds[:-1]
+    empty = counts == 0
+    lo_at = np.where(empty, 0, base + i)
+    hi_at = np.where(empty, 0, base + np.minimum(i + 1, counts - 1))
+    lower, upper = (
+        ordered[lo_at] if ordered.size else np.zeros(counts.size),
+        (ordered[hi_at] if ordered.size else np.zeros(counts.size)),
+    )
+    value = np.where(lower == upper, lower, (f - i) * (upper - lower) + lower)
+    return np.where(empty, np.nan, value)
