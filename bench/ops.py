@@ -91,17 +91,20 @@ def edits() -> dict[str, Any]:
 # --------------------------------------------------------------------------- cfnb
 
 
-def _load_events(ctx: Ctx) -> dict[str, Any]:
+def _load_log(ctx: Ctx) -> dict[str, Any]:
     import cfnb
 
-    log = cfnb.load(str(ctx.parquet))
-    return {"log": log, "events": log.events}
+    return {"log": cfnb.load(str(ctx.parquet)), "ctx": ctx}
 
 
 def _fresh(state: dict[str, Any]) -> Any:
-    # A new frame object over the same buffers: cfnb's per-frame index cache misses, so
-    # every repetition is a *first* build, as in a fresh session.
-    return state["events"].clone()
+    # A log loaded again (untimed): its index is built, as loading builds it, but no
+    # journeys, stage rows or metric caches exist yet, so every repetition is a *first*
+    # run, as in a fresh session.
+    import cfnb
+
+    state.pop("log", None)
+    return cfnb.load(str(state["ctx"].parquet))
 
 
 def _funnel_payload(result: Any) -> dict[str, Any]:
@@ -109,11 +112,11 @@ def _funnel_payload(result: Any) -> dict[str, Any]:
     return {"users": t["users"].to_list(), "median_seconds": t["median_seconds"].to_list()}
 
 
-def _run_funnel(events: Any, mode: str) -> Any:
+def _run_funnel(log: Any, mode: str) -> Any:
     from cfnb.journeys import build_journeys
     from cfnb.metrics.funnel import funnel
 
-    return funnel(build_journeys(events, base_factory(mode)))
+    return funnel(build_journeys(log, base_factory(mode)))
 
 
 def _retention_payload(result: Any) -> list[list[Any]]:
@@ -124,10 +127,10 @@ def _retention_payload(result: Any) -> list[list[Any]]:
     ]
 
 
-def _full_run(events: Any) -> Any:
+def _full_run(log: Any) -> Any:
     from cfnb import event
 
-    run = base_factory().run(events)
+    run = base_factory().run(log)
     run.funnel()
     run.funnel(by="cohort")
     run.funnel(by="channel")
@@ -149,88 +152,70 @@ def _full_run(events: Any) -> Any:
 
 
 def _base_run(ctx: Ctx) -> dict[str, Any]:
-    state = _load_events(ctx)
-    run = base_factory().run(state["events"])
+    state = _load_log(ctx)
+    run = base_factory().run(state["log"])
     state["run"] = run
     state["journeys"] = run.journeys
     return state
 
 
-def _retention_from_events(events: Any) -> Any:
+def _retention_from_events(log: Any) -> Any:
     from cfnb import Factory, Stage
 
-    return Factory([Stage("Acquisition", "visit")], period="week").run(events).retention()
+    return Factory([Stage("Acquisition", "visit")], period="week").run(log).retention()
 
 
 def _new_run(state: dict[str, Any]) -> Any:
     from cfnb.analysis import FactoryRun
 
     # The journeys are reused; nothing else (activity, metric caches) is.
-    return FactoryRun(state["run"].factory, state["events"], state["journeys"])
+    return FactoryRun(state["run"].factory, state["run"].backend, state["journeys"])
 
 
-def _explorer_outputs(run: Any, phases: dict[str, float] | None = None) -> Any:
-    """What the explorer redraws after an edit: funnel, constraint, throughput, charts.
+def _explorer_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The explorer's state before an edit (untimed): a new run of the base spec on the
+    loaded log, its view drawn, and what the explorer prepares for edits after painting
+    (``cfnb.explorer.state.prepare_edits``) done, as it is once the explorer is idle."""
+    from cfnb.charts.specs import ChartSpecs
+    from cfnb.explorer.state import compute_view, prepare_edits
 
-    ``phases`` (when given) receives the wall time of each part, in seconds.
-    """
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        if phases is not None:
-            phases[name] = now - clock
-        clock = now
-
-    f = run.funnel()
-    lap("funnel")
-    c = run.constraint()
-    lap("constraint")
-    t = run.throughput()
-    lap("throughput")
-    try:
-        from cfnb import charts
-    except ImportError:  # pragma: no cover - cfnb without charts
-        return run
-    # As the explorer does: its chart widgets skip Altair's schema validation (the
-    # chart functions' tests validate the same specs).
-    charts.funnel_chart(f).to_dict(validate=False)
-    lap("funnel_chart")
-    charts.chain_chart(c).to_dict(validate=False)
-    lap("chain_chart")
-    charts.throughput_chart(t).to_dict(validate=False)
-    lap("throughput_chart")
-    return run
-
-
-def _edits_setup(ctx: Ctx) -> dict[str, Any]:
-    state = _base_run(ctx)
-    _explorer_outputs(state["run"])  # the explorer's state before the edit
-    return state
+    run = base_factory().run(state["log"])
+    specs = ChartSpecs()
+    view = compute_view(run, None, specs)
+    prepare_edits(view, specs)
+    return {"run": run, "view": view, "specs": specs, "log": state["log"], "state": state}
 
 
 def _edit_op(name: str, factory: Any) -> Op:
-    def run(state: dict[str, Any]) -> Any:
-        phases: dict[str, float] = {}
-        t = time.perf_counter()
-        new = state["run"].with_factory(factory)
-        phases["with_factory"] = time.perf_counter() - t
-        _explorer_outputs(new, phases)
-        state.setdefault("_phases", []).append(phases)
-        return new
+    def run(explorer: dict[str, Any]) -> Any:
+        from cfnb.explorer.state import compute_view
 
-    def check(state: dict[str, Any], new: Any) -> dict[str, Any]:
+        t = time.perf_counter()
+        new = explorer["run"].with_factory(factory)
+        edited = time.perf_counter() - t
+        # Exactly what the explorer computes and sends after an edit: funnel (by the
+        # segment), constraint, throughput (with the business stage), retention and the
+        # four chart specs, unchanged ones reused.
+        view = compute_view(new, explorer["view"], explorer["specs"])
+        explorer["state"].setdefault("_phases", []).append(
+            {"with_factory": edited, **view.seconds}
+        )
+        return view
+
+    def check(state: dict[str, Any], view: Any) -> dict[str, Any]:
         # The fast path must give what a run from scratch gives.
-        fresh = factory.run(state["events"].clone())
+        new = view.run
+        fresh = factory.run(state["log"])
         same = (
-            new.funnel().table.equals(fresh.funnel().table)
+            new.funnel(by="channel").table.equals(fresh.funnel(by="channel").table)
+            and new.funnel().table.equals(fresh.funnel().table)
             and new.throughput().table.equals(fresh.throughput().table)
             and new.constraint().summary == fresh.constraint().summary
+            and new.retention().table.equals(fresh.retention().table)
         )
         return {"same_as_fresh_run": bool(same)}
 
-    return Op(name, run, check=check)
+    return Op(name, run, prepare=_explorer_state, check=check)
 
 
 def _load_parquet(ctx: Ctx) -> Any:
@@ -454,7 +439,7 @@ def groups() -> dict[str, Group]:
         ),
         Group(
             "cfnb_full_run",
-            _load_events,
+            _load_log,
             (
                 Op(
                     "full_run",
@@ -466,7 +451,7 @@ def groups() -> dict[str, Group]:
         ),
         Group(
             "cfnb_funnel_lifecycle",
-            _load_events,
+            _load_log,
             (
                 Op(
                     "funnel_lifecycle",
@@ -478,7 +463,7 @@ def groups() -> dict[str, Group]:
         ),
         Group(
             "cfnb_funnel_best_path",
-            _load_events,
+            _load_log,
             (
                 Op(
                     "funnel_best_path",
@@ -490,7 +475,7 @@ def groups() -> dict[str, Group]:
         ),
         Group(
             "cfnb_retention_events",
-            _load_events,
+            _load_log,
             (
                 Op(
                     "retention_from_events",
@@ -515,7 +500,7 @@ def groups() -> dict[str, Group]:
         ),
         Group(
             "cfnb_edits",
-            _edits_setup,
+            _load_log,
             tuple(_edit_op(name, f) for name, f in edits().items()),
         ),
         Group(

@@ -454,15 +454,7 @@ def table(size: str, by_op: dict[str, dict[str, Any]], ok: dict[str, dict[str, A
     return head + "\n".join(lines) + "\n"
 
 
-PHASES = (
-    "with_factory",
-    "funnel",
-    "constraint",
-    "throughput",
-    "funnel_chart",
-    "chain_chart",
-    "throughput_chart",
-)
+PHASES = ("with_factory", "metrics", "charts")
 
 
 def phase_table(size: str, by_op: dict[str, dict[str, Any]]) -> str:
@@ -484,7 +476,7 @@ def phase_table(size: str, by_op: dict[str, dict[str, Any]]) -> str:
     lines = []
     for label, op in rows:
         ph = op["phases_median_s"]
-        core = sum(ph.get(k, 0.0) for k in PHASES[:4])
+        core = sum(ph.get(k, 0.0) for k in PHASES[:2])
         cells = " | ".join(_fmt_s(ph.get(k)) for k in PHASES)
         lines.append(f"| {label.removeprefix('edit: ')} | {cells} | {_fmt_s(core)} |")
     return head + "\n".join(lines) + "\n"

@@ -401,7 +401,7 @@ def _same_retention_basis(a: Factory, b: Factory) -> bool:
 
 
 def _same_reach0(a: Journeys, b: Journeys) -> bool:
-    return a.table.select("user_id", "reach_0").equals(b.table.select("user_id", "reach_0"))
+    return a.same_users(b)
 
 
 def _json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from cfnb._duck import ident
 from cfnb.periods import UTC_US
+from cfnb.sources import encode
 from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
 
 __all__ = ["DuckSource"]
@@ -190,26 +191,64 @@ class DuckSource:
     def take(self, columns: Sequence[str], rows: I64) -> pl.DataFrame:
         if not rows.size:
             return self.select(columns).head(0)
-        wanted = np.unique(rows)
-        ids = wanted if self._rowids is None else self._rowids[wanted]
-        cols = self._list(columns)
-        cur = self._cursor()
-        if ids.size <= _FEW_ROWS:
-            relation = cur.sql(
-                f"SELECT rowid AS __rid, {cols} FROM events "
+        order = np.argsort(rows)
+        wanted = rows[order]
+        if wanted.size <= _FEW_ROWS:
+            found = self._lookup(columns, wanted)
+        else:
+            found = self._scan_take(columns, wanted)
+        # ``found`` holds the rows in ascending order: put them back in the order asked.
+        back = np.empty(order.size, dtype=np.int64)
+        back[order] = np.arange(order.size)
+        return found.select(pl.all().gather(pl.Series(back)))
+
+    def codes_at(self, column: str, rows: I64) -> tuple[I64, pl.Series]:
+        if not rows.size:
+            return np.zeros(0, dtype=np.int64), self.select([column]).to_series().head(0)
+        order = np.argsort(rows)
+        wanted = rows[order]
+        if wanted.size <= _FEW_ROWS:
+            values = self._lookup([column], wanted).to_series().to_arrow()
+        else:
+            values = self._scan_arrow([column], wanted).column(0)
+        codes, distinct = encode(values)
+        back = np.empty(order.size, dtype=np.int64)
+        back[order] = codes
+        return back, distinct
+
+    def _lookup(self, columns: Sequence[str], wanted: I64) -> pl.DataFrame:
+        """``columns`` at a few ``wanted`` rows (ascending), found by rowid."""
+        distinct = np.unique(wanted)
+        ids = distinct if self._rowids is None else self._rowids[distinct]
+        found: pl.DataFrame = (
+            self._cursor()
+            .sql(
+                f"SELECT rowid AS __rid, {self._list(columns)} FROM events "
                 "WHERE rowid IN (SELECT unnest(?::BIGINT[])) ORDER BY __rid",
                 params=[ids.tolist()],
             )
-        else:
-            cur.register("__wanted", pa.table({"rid": pa.array(ids, pa.int64())}))
-            relation = cur.sql(
-                f"SELECT e.rowid AS __rid, {self._list(columns, 'e')} FROM events e "
-                "SEMI JOIN __wanted w ON e.rowid = w.rid ORDER BY __rid"
-            )
-        found = relation.pl()
-        # Rows come back by rowid, which runs with the row number: map each wanted row.
-        at = np.searchsorted(wanted, rows)
-        return found.drop("__rid").select(pl.all().gather(pl.Series(at, dtype=pl.Int64)))
+            .pl()
+        )
+        return found.drop("__rid").select(
+            pl.all().gather(pl.Series(np.searchsorted(distinct, wanted)))
+        )
+
+    def _scan_take(self, columns: Sequence[str], wanted: I64) -> pl.DataFrame:
+        """``columns`` at many ``wanted`` rows (ascending): one scan, a take per batch."""
+        frame = pl.from_arrow(self._scan_arrow(columns, wanted))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _scan_arrow(self, columns: Sequence[str], wanted: I64) -> pa.Table:
+        parts, start = [], 0
+        self._check_columns(columns)
+        # Arrow takes the rows of each batch; only those become Polars values.
+        for batch in self._batches(f"SELECT {self._list(columns)} FROM events", []):
+            lo, hi = np.searchsorted(wanted, [start, start + batch.num_rows])
+            if hi > lo:
+                parts.append(batch.take(pa.array(wanted[lo:hi] - start)))
+            start += batch.num_rows
+        return pa.Table.from_batches(parts)
 
     def select(self, columns: Sequence[str], where: pl.Expr | None = None) -> pl.DataFrame:
         needed = list(dict.fromkeys([*columns, *(_roots([where]) if where is not None else [])]))
@@ -230,12 +269,15 @@ class DuckSource:
 
     # ------------------------------------------------------------------ helpers
 
-    def _frames(self, columns: Sequence[str]) -> Iterator[pl.DataFrame]:
+    def _check_columns(self, columns: Sequence[str]) -> None:
         unknown = [c for c in columns if c not in self.schema]
         if unknown:
             raise pl.exceptions.ColumnNotFoundError(
                 f"unable to find column {unknown[0]!r}; valid columns: {list(self.schema)}"
             )
+
+    def _frames(self, columns: Sequence[str]) -> Iterator[pl.DataFrame]:
+        self._check_columns(columns)
         for batch in self._batches(f"SELECT {self._list(columns)} FROM events", []):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)

@@ -100,7 +100,7 @@ import pyarrow as pa
 from cfnb.errors import JourneyError
 from cfnb.logindex import LogIndex, in_sorted, ranges
 from cfnb.periods import UTC_US, check_period
-from cfnb.sources import EventSource, FrameSource
+from cfnb.sources import EventSource, FrameSource, encode
 from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
 from cfnb.spec.predicates import And, AnyEvent, EventIn, Or
 
@@ -227,6 +227,7 @@ class _Rows:
     base: tuple[_I64, ...]  # per stage: matching positions before ties are ordered
     positions: tuple[_I64, ...]  # per stage: matching positions, ties in canonical order
     overlaps: tuple[bool, ...]  # per stage: does some row match it and an earlier stage?
+    feeds: tuple[bool, ...]  # per stage: does some row match it and a later stage?
     tie_pos: _I64
     tie_src: _I64
 
@@ -254,13 +255,17 @@ def _prepare(
     )
     tie_pos, tie_src = _order_ties(source, index, base)
     positions = tuple(_patched(b, tie_pos, tie_src) for b in base)
-    overlaps = tuple(
-        any(
-            _overlap(stages[i].match, stages[j].match, positions[i], positions[j]) for j in range(i)
-        )
-        for i in range(len(stages))
-    )
-    return _Rows(index, base, positions, overlaps, tie_pos, tie_src)
+    n = len(stages)
+    pairs = [
+        [
+            j < i and _overlap(stages[i].match, stages[j].match, positions[i], positions[j])
+            for j in range(n)
+        ]
+        for i in range(n)
+    ]
+    overlaps = tuple(any(pairs[i]) for i in range(n))
+    feeds = tuple(any(pairs[j][i] for j in range(n)) for i in range(n))
+    return _Rows(index, base, positions, overlaps, feeds, tie_pos, tie_src)
 
 
 def _overlap(a: MatchLike, b: MatchLike, pos_a: _I64, pos_b: _I64) -> bool:
@@ -322,9 +327,18 @@ def _patched(positions: _I64, tie_pos: _I64, tie_src: _I64) -> _I64:
     before = in_sorted(positions, tie_pos)
     if np.array_equal(now, before):
         return positions
-    out = np.delete(positions, np.searchsorted(positions, tie_pos[before & ~now]))
+    drop = np.searchsorted(positions, tie_pos[before & ~now])
     add = tie_pos[now & ~before]
-    return np.insert(out, np.searchsorted(out, add), add)
+    # Few positions move: copy the runs between them (np.delete/np.insert pass the whole
+    # array several times over).
+    bounds = np.column_stack([drop, drop + 1]).reshape(-1)
+    merged = np.concatenate(np.split(positions, bounds)[::2])
+    pieces = np.split(merged, np.searchsorted(merged, add))
+    out: list[_I64] = [pieces[0]]
+    for value, piece in zip(add, pieces[1:], strict=True):
+        out.append(np.array([value], dtype=positions.dtype))
+        out.append(piece)
+    return np.concatenate(out)
 
 
 def _nth(
@@ -340,15 +354,12 @@ def _nth(
     Only positions of the query's user ``owner`` count; -1 where there is none. ``used``
     marks positions already taken (``None``: none are).
     """
+    if used is not None:
+        # The n-th unused one is the n-th among the unused ones.
+        positions = positions[~used[positions]]
     if positions.size == 0:
         return np.full(after.size, -1, dtype=np.int64)
-    idx = np.searchsorted(positions, after, side="left")
-    if used is None:
-        hit = idx + (n - 1)
-    else:
-        cum = np.cumsum(~used[positions], dtype=np.int64)
-        padded = np.concatenate([np.zeros(1, dtype=np.int64), cum])
-        hit = np.searchsorted(cum, padded[idx] + n, side="left")
+    hit = np.searchsorted(positions, after, side="left") + (n - 1)
     ok = hit < positions.size
     ok[ok] = user[positions[hit[ok]]] == owner[ok]
     return np.where(ok, positions[np.minimum(hit, positions.size - 1)], -1)
@@ -378,6 +389,9 @@ def _used(rows: _Rows, stages: Sequence[StageLike], raw_pos: _I64, i: int) -> _I
     the common case (distinct event names) never pays for it.
     """
     user0 = rows.index.user
+    if stages[i].times == 1:
+        # The one row it counted: rows of it passed on the way were already used.
+        return raw_pos[raw_pos[:, i] >= 0, i]
     if i == 0:
         p0 = rows.positions[0]
         first = np.flatnonzero(_first_of_user(user0[p0]))
@@ -408,15 +422,21 @@ def _lifecycle(
         first, hit = first[ok], hit[ok]
         raw_pos = np.full((first.size, n), -1, dtype=np.int64, order="F")
         raw_pos[:, 0] = p0[hit]
+        raw_ts = np.zeros((first.size, n), dtype=np.int64, order="F")
+        raw_ts[:, 0] = ts[raw_pos[:, 0]]
         start = 1
     else:
         raw_pos = np.full((prior.raw_pos.shape[0], n), -1, dtype=np.int64, order="F")
         raw_pos[:, :start] = prior.raw_pos[:, :start]
+        raw_ts = np.zeros((prior.raw_pos.shape[0], n), dtype=np.int64, order="F")
+        raw_ts[:, :start] = prior.raw_ts[:, :start]
     # Marking used rows only matters when a row can match two stages.
     used = np.zeros(rows.index.rows if any(rows.overlaps) else 0, dtype=bool)
     if used.size:
+        # Only the rows of a stage that a later stage can also use need marking.
         for k in range(start):
-            used[_used(rows, stages, raw_pos, k)] = True
+            if rows.feeds[k]:
+                used[_used(rows, stages, raw_pos, k)] = True
     for i in range(start, n):
         alive = np.flatnonzero(raw_pos[:, i - 1] >= 0)
         prev = raw_pos[alive, i - 1]
@@ -427,12 +447,12 @@ def _lifecycle(
         owner = user[prev].astype(np.int64)
         hit = _nth(positions, after, owner, stages[i].times, user, taken_here)
         got = hit >= 0
-        raw_pos[alive[got], i] = hit[got]
-        if used.size and i + 1 < n:
+        reached_at, found = alive[got], hit[got]
+        raw_pos[reached_at, i] = found
+        raw_ts[reached_at, i] = ts[found]
+        if used.size and rows.feeds[i]:
             used[_used(rows, stages, raw_pos, i)] = True
-    reached = raw_pos >= 0
-    raw_ts = np.where(reached, ts[raw_pos], 0)
-    return _Lifecycle(raw_pos=raw_pos, raw_ts=np.asfortranarray(raw_ts))
+    return _Lifecycle(raw_pos=raw_pos, raw_ts=raw_ts)
 
 
 def _within_limits(
@@ -693,6 +713,17 @@ class Journeys:
                     self._shared["column", c] = got[c]
             return pl.DataFrame([self._shared["column", c] for c in names])
 
+    def codes_at_reach0(self, column: str) -> tuple[_I64, pl.Series]:
+        """Event column ``column`` on each user's ``reach_0`` row, as codes (-1 for null)
+        and the distinct values they stand for (cached)."""
+        if ("column", column) in self._shared:
+            return encode(self._shared["column", column].to_arrow())
+
+        def compute() -> tuple[_I64, pl.Series]:
+            return self._source.codes_at(column, self.rows_at(self._pos0))
+
+        return self.cached(("codes", column), compute, scope="reach0")
+
     def cached(self, key: Hashable, compute: Callable[[], _T], *, scope: str = "reach") -> _T:
         """``compute()``, kept with these journeys and the edits of them that share it.
 
@@ -727,6 +758,16 @@ class Journeys:
             return Reach(np.asfortranarray(state.raw_pos >= 0), state.raw_ts)
 
         return self.cached("unlimited", chains, scope="chains")
+
+    def same_users(self, other: Journeys) -> bool:
+        """Whether ``other`` holds the same users in the same rows, acquired at the same
+        event rows (so the same ``user_id`` and ``reach_0`` columns)."""
+        if self._shared is other._shared:
+            return True
+        if self._rows is not None and other._rows is not None and self._source is other._source:
+            return bool(np.array_equal(self._pos0, other._pos0))
+        columns = ["user_id", "reach_0"]
+        return self.table.select(columns).equals(other.table.select(columns))
 
     def by_position(self) -> tuple[LogIndex, _I64] | None:
         """The log index and each user's ``reach_0`` position in it, in table order.

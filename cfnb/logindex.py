@@ -167,14 +167,26 @@ class LogIndex:
         lookup[[self.code_of[n] for n in names if n in self.code_of]] = True
         return lookup[self.codes]
 
+    @functools.cached_property
+    def _in_run(self) -> Bool:
+        """Per position: inside a tie run, after its first position."""
+        flag = np.zeros(self.rows, dtype=bool)
+        flag[self.tied()] = True
+        flag[self.run_start] = False
+        return flag
+
     def tie_start(self, positions: I64) -> I64:
         """The first position of each position's tie run (itself when it has none)."""
         if not self.run_start.size:
             return positions
-        run = np.searchsorted(self.run_start, positions, side="right") - 1
-        safe = np.maximum(run, 0)
-        inside = (run >= 0) & (positions <= self.run_end[safe])
-        return np.where(inside, self.run_start[safe], positions)
+        # Ties are rare: look up only the positions inside a run.
+        inside = np.flatnonzero(self._in_run[positions])
+        if not inside.size:
+            return positions
+        out = positions.copy()
+        run = np.searchsorted(self.run_start, positions[inside], side="right") - 1
+        out[inside] = self.run_start[run]
+        return out
 
     def tied(self) -> I64:
         """Every position inside a tie run, ascending."""

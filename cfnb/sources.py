@@ -43,10 +43,12 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cfnb.logindex import CoreColumns, LogIndex, build_index, code_dtype
 
-__all__ = ["EventSource", "FrameSource", "core_from_frame", "frame_source"]
+__all__ = ["EventSource", "FrameSource", "core_from_frame", "encode", "frame_source"]
 
 Bool = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
@@ -97,6 +99,10 @@ class EventSource(Protocol):
 
     def frame(self) -> pl.DataFrame:
         """The whole events table as a Polars frame."""
+        ...
+
+    def codes_at(self, column: str, rows: I64) -> tuple[I64, pl.Series]:
+        """Column ``column`` at ``rows`` as codes (-1 for null) and the values they stand for."""
         ...
 
 
@@ -165,6 +171,9 @@ class FrameSource:
     def frame(self) -> pl.DataFrame:
         return self.events
 
+    def codes_at(self, column: str, rows: I64) -> tuple[I64, pl.Series]:
+        return encode(self.take([column], rows).to_series().to_arrow())
+
 
 _INDEXES: dict[int, tuple[weakref.ref[pl.DataFrame], LogIndex]] = {}
 
@@ -179,6 +188,20 @@ def _frame_index(events: pl.DataFrame) -> LogIndex:
     # The entry dies with the frame, so an id reused by a later frame never hits it.
     _INDEXES[key] = (weakref.ref(events, lambda _: _INDEXES.pop(key, None)), index)
     return index
+
+
+def encode(values: pa.Array | pa.ChunkedArray) -> tuple[I64, pl.Series]:
+    """``values`` as codes (-1 for null) and the distinct values by code.
+
+    Arrow's dictionary encoding: one hash per value, and Polars sees only the few
+    distinct ones.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    distinct = pl.Series(encoded.dictionary)
+    return codes, distinct
 
 
 def frame_source(events: pl.DataFrame) -> FrameSource:

@@ -4,7 +4,9 @@ For varied results (seeds, day/week/month periods, window edits, segment and goa
 off, stages nobody reaches, every constraint status, best_path mode, empty throughput,
 2 to 6 stages), ``ChartSpecs`` gives exactly ``chart_fn(result).to_dict(validate=False)``:
 on the first call of a layout (drawn by Altair, then learnt) and on every later one
-(filled in, no Altair object built).
+(filled in, no Altair object built). An edit that changes only a chart's words (the
+period, the retention mode or cohort, the segment column) fills in the layout learnt
+before it.
 """
 
 from __future__ import annotations
@@ -151,13 +153,8 @@ def test_specs_equal_the_altair_charts_first_and_later(
     assert specs.stats["refused"] == 0  # every layout could be templated
 
 
-def test_a_known_layout_is_filled_in_without_building_altair_objects(
-    cases: dict[str, list[Case]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    specs = ChartSpecs()
-    for chart, chart_cases in cases.items():
-        for _, args in chart_cases:
-            CHARTS[chart][0](specs, *args)  # learns every layout
+def count_altair_objects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the Altair objects built from now on (a chart builds dozens)."""
     built: list[str] = []
     init = SchemaBase.__init__
 
@@ -166,6 +163,17 @@ def test_a_known_layout_is_filled_in_without_building_altair_objects(
         init(self, *args, **kwargs)
 
     monkeypatch.setattr(SchemaBase, "__init__", counting_init)
+    return built
+
+
+def test_a_known_layout_is_filled_in_without_building_altair_objects(
+    cases: dict[str, list[Case]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    specs = ChartSpecs()
+    for chart, chart_cases in cases.items():
+        for _, args in chart_cases:
+            CHARTS[chart][0](specs, *args)  # learns every layout
+    built = count_altair_objects(monkeypatch)
     for chart, chart_cases in cases.items():
         for _, args in chart_cases:
             CHARTS[chart][0](specs, *args)
@@ -190,6 +198,71 @@ def test_a_first_layout_is_drawn_by_altair_and_remembered() -> None:
     assert specs.chain(runs[1].constraint()) == charts.chain_chart(runs[1].constraint()).to_dict(
         validate=False
     )
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict[str, dict[str, tuple[Any, ...]]]:
+    """The explorer's inputs of one log under several settings, each chart's by name."""
+    events = datasets.generate(**LOGS["seed 0"]).events
+    out = {p: explorer_inputs(SAMPLE.replace(period=p).run(events)) for p in PERIODS}
+    run = SAMPLE.run(events)
+    out["on or after"] = {"retention": (run.retention(mode="on_or_after"),)}
+    out["activation cohorts"] = {"retention": (run.retention(cohort_by="activation"),)}
+    by_plan = SAMPLE.replace(segment_by=["plan"]).run(events)
+    out["by plan"] = explorer_inputs(by_plan)
+    return out
+
+
+PERIODS = ("week", "day", "month")
+
+#: Edits that change a chart's words (titles, tooltips, date labels), not its layers:
+#: the chart, the setting whose layout is learnt, and the setting edited to.
+WORD_EDITS = [
+    ("throughput", "week", "day"),
+    ("throughput", "week", "month"),
+    ("throughput", "month", "day"),
+    ("retention", "week", "month"),
+    ("retention", "week", "on or after"),
+    ("retention", "week", "activation cohorts"),
+    ("retention", "on or after", "activation cohorts"),
+    ("funnel", "week", "by plan"),
+    ("funnel", "by plan", "week"),
+    ("chain", "week", "day"),
+]
+
+
+@pytest.mark.parametrize(("chart", "before", "after"), WORD_EDITS)
+def test_an_edit_of_words_fills_in_the_layout_learnt_before_it(
+    chart: str,
+    before: str,
+    after: str,
+    settings: dict[str, dict[str, tuple[Any, ...]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec_of, chart_fn = CHARTS[chart]
+    first, then = settings[before][chart], settings[after][chart]
+    specs = ChartSpecs()
+    learnt = spec_of(specs, *first)  # the only layout this ChartSpecs has seen
+    built = count_altair_objects(monkeypatch)
+    spec = spec_of(specs, *then)
+    assert built == []  # filled in: no Altair drawing for the edit
+    assert specs.stats == {"templated": 1, "built": 1, "refused": 0}
+    assert text(spec) == text(chart_fn(*then).to_dict(validate=False))
+    assert spec != learnt  # the edit did change the chart
+
+
+def test_a_period_edit_changes_the_words_it_should(
+    settings: dict[str, dict[str, tuple[Any, ...]]],
+) -> None:
+    specs = ChartSpecs()
+    for period in PERIODS:  # week first: day and month are filled in
+        throughput = specs.throughput(*settings[period]["throughput"])
+        retention = specs.retention_heatmap(*settings[period]["retention"])
+        y_title = f"happy customers per {period} (log scale)"  # the goal is far: log scale
+        assert throughput["layer"][0]["encoding"]["y"]["title"] == y_title
+        assert retention["layer"][0]["encoding"]["x"]["title"] == f"{period}s since Acquisition (k)"
+    # Only the daily heatmap is drawn: too many cells to label, so a layer fewer.
+    assert specs.stats == {"templated": 3, "built": 3, "refused": 0}
 
 
 @pytest.mark.parametrize(

@@ -32,9 +32,12 @@ class ChartParts:
     Attributes
     ----------
     key
-        A tuple of everything the layout depends on (which layers exist, the period, the split…):
-        two results with equal keys give charts that differ only in ``values`` and
-        ``data``. ``draw`` functions may read it freely.
+        A tuple of everything the layout depends on (which layers exist, a scale's kind,
+        the kind of split…): two results with equal keys give charts that differ only in
+        ``values`` and ``data``. ``draw`` functions may read it freely. Words and formats
+        (titles naming the period or the segment column, date label expressions) are
+        values, not key: the explorer's ordinary edits must keep the layout, or each
+        one costs a drawing with Altair.
     values
         Texts, numbers and lists that land in the spec as they are (titles, widths,
         scale domains, sort orders), by name. Never ``None`` or a bool: a value that

@@ -102,7 +102,8 @@ def funnel_chart(
 def funnel_parts(
     result: FunnelResult, *, by: str | None = None, width: int | None = None
 ) -> ChartParts:
-    """What :func:`funnel_chart` draws of ``result``; the key says which funnel it is."""
+    """What :func:`funnel_chart` draws of ``result``; the key says which funnel it is
+    (unsplit, by a segment, by cohort, or nothing to draw), never which segment."""
     expect(result, FunnelResult, "funnel_chart", "cfnb.metrics.funnel.funnel(journeys)")
     if by is not None and by != result.by:
         raise ValueError(
@@ -228,18 +229,22 @@ def _by_segment_parts(result: FunnelResult, by: str, width: int) -> ChartParts:
         "top": min(1.0, top * 1.15),
         "width": width,
         "step": max(9, 72 // max(len(keep), 1)),
+        # The words naming the column are values: a segment edit keeps the layout.
+        "heading": f"Funnel by {by}",
+        "segment": by,
+        "x_title": f"share of the {by}'s acquired users who reached the stage",
+        "legend_title": f"{by} · acquired users",
         "subtitle": theme.subtitle_lines(
             f"Overall conversion of each {by}: the share of its acquired users reaching each "
             f"stage. Hover for users, step rates and drop-off.{note}"
         ),
     }
-    return ChartParts(("segment", by), values, {"rows": theme.records(rows)})
+    return ChartParts(("segment",), values, {"rows": theme.records(rows)})
 
 
 def _draw_by_segment(parts: ChartParts) -> theme.AnyChart:
     v = parts.values
-    by: str = parts.key[1]
-    tooltip = [alt.Tooltip("segment:N", title=by), *_TOOLTIP]
+    tooltip = [alt.Tooltip("segment:N", title=v["segment"]), *_TOOLTIP]
     base = alt.Chart(alt.InlineData(values=parts.data["rows"])).encode(
         y=alt.Y("stage:N", sort=v["order"], title=None, axis=alt.Axis(labelFontSize=12)),
         yOffset=alt.YOffset("group:N", sort=v["groups"]),
@@ -247,7 +252,7 @@ def _draw_by_segment(parts: ChartParts) -> theme.AnyChart:
     )
     x = alt.X(
         "overall_rate:Q",
-        title=f"share of the {by}'s acquired users who reached the stage",
+        title=v["x_title"],
         axis=alt.Axis(format="%"),
         scale=alt.Scale(domain=[0, v["top"]], nice=False),
     )
@@ -256,7 +261,7 @@ def _draw_by_segment(parts: ChartParts) -> theme.AnyChart:
         color=alt.Color(
             "group:N",
             sort=v["groups"],
-            title=f"{by} · acquired users",
+            title=v["legend_title"],
             scale=alt.Scale(domain=v["groups"], range=v["colours"]),
             legend=alt.Legend(orient="top", direction="horizontal", titleOrient="left"),
         ),
@@ -267,7 +272,7 @@ def _draw_by_segment(parts: ChartParts) -> theme.AnyChart:
     chart = alt.layer(bars, labels).properties(
         width=v["width"],
         height=alt.Step(v["step"]),
-        title=alt.TitleParams(text=f"Funnel by {by}", subtitle=v["subtitle"]),
+        title=alt.TitleParams(text=v["heading"], subtitle=v["subtitle"]),
     )
     return theme.apply(chart)
 
@@ -311,7 +316,7 @@ def _draw_by_cohort(parts: ChartParts) -> theme.AnyChart:
             "cohort:T",
             title="cohort (period of acquisition)",
             scale=alt.Scale(type="utc"),
-            axis=theme.dated_axis(v["ticks"], "day"),
+            axis=theme.dated_axis(v["ticks"], theme.date_labels("day")),
         ),
         y=alt.Y("rate:Q", title="step rate (of the previous stage)", axis=alt.Axis(format="%")),
         color=alt.Color(

@@ -7,6 +7,7 @@ grey "not yet elapsed" cell (heatmap) or not at all (curves), never as 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
@@ -93,15 +94,23 @@ def _cells(data: alt.InlineData) -> alt.Chart:
     )
 
 
-def _tooltip(unit: str, cohort_by: str, mode: str) -> list[alt.Tooltip]:
+def _titles(unit: str, cohort_by: str, mode: str) -> dict[str, str]:
+    """The words of the cells' tooltips and the k axis, by name (values of the heatmap)."""
+    return {
+        "cohort_title": f"cohort ({unit} of {cohort_by})",
+        "k_title": f"{unit}s since {cohort_by} (k)",
+        "eligible_title": f"users whose {unit} k has elapsed",
+        "active_title": f"active {_mode_words(mode)} {unit} k (users)",
+    }
+
+
+def _tooltip(titles: Mapping[str, str]) -> list[alt.Tooltip]:
     return [
-        alt.Tooltip("cohort:N", title=f"cohort ({unit} of {cohort_by})"),
+        alt.Tooltip("cohort:N", title=titles["cohort_title"]),
         alt.Tooltip("users:Q", title="users in cohort", format=theme.COUNT),
-        alt.Tooltip("k:Q", title=f"{unit}s since {cohort_by} (k)"),
-        alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
-        alt.Tooltip(
-            "active:Q", title=f"active {_mode_words(mode)} {unit} k (users)", format=theme.COUNT
-        ),
+        alt.Tooltip("k:Q", title=titles["k_title"]),
+        alt.Tooltip("eligible:Q", title=titles["eligible_title"], format=theme.COUNT),
+        alt.Tooltip("active:Q", title=titles["active_title"], format=theme.COUNT),
         alt.Tooltip("cell:N", title="retention"),
     ]
 
@@ -142,8 +151,11 @@ def retention_heatmap_parts(
     max_cohorts: int = MAX_COHORTS,
     max_periods: int = MAX_PERIODS,
 ) -> ChartParts:
-    """What :func:`retention_heatmap_chart` draws; the key holds the words of the axes and
-    tooltips (period, cohort_by, mode) and whether cells are labelled."""
+    """What :func:`retention_heatmap_chart` draws; the key holds whether cells are labelled.
+
+    The words of the axes and tooltips (period, cohort_by, mode) are values, so editing
+    them keeps the layout.
+    """
     expect(
         result, RetentionResult, "retention_heatmap_chart", "cfnb.metrics.retention.retention(...)"
     )
@@ -163,6 +175,7 @@ def retention_heatmap_parts(
     labelled = step_x >= 30 and step_y >= 16
     values: dict[str, Any] = {
         "heading": heading,
+        **_titles(unit, result.cohort_by, result.mode),
         "labels": [r["label"] for r in rows],
         "cap": cap,
         "gradient": min(160, max(60, step_y * n_cohorts)),
@@ -177,24 +190,23 @@ def retention_heatmap_parts(
     }
     if labelled:
         values["dark"] = f"datum.rate > {cap * 0.6!r}"
-    key = ("heatmap", unit, result.cohort_by, result.mode, labelled)
-    return ChartParts(key, values, {"rows": theme.records(rows)})
+    return ChartParts(("heatmap", labelled), values, {"rows": theme.records(rows)})
 
 
 def draw_retention_heatmap(parts: ChartParts) -> theme.AnyChart:
     """Draw :func:`retention_heatmap_parts` with Altair."""
     if parts.key[0] == theme.NO_DATA:
         return theme.draw_no_data(parts)
-    _, unit, cohort_by, mode, labelled = parts.key
+    _, labelled = parts.key
     v = parts.values
     base = _cells(alt.InlineData(values=parts.data["rows"])).encode(
         x=alt.X(
             "k:O",
-            title=f"{unit}s since {cohort_by} (k)",
+            title=v["k_title"],
             axis=alt.Axis(labelAngle=0, labelOverlap=True),
         ),
         y=alt.Y("label:O", sort=v["labels"], title="cohort · users"),
-        tooltip=_tooltip(unit, cohort_by, mode),
+        tooltip=_tooltip(v),
     )
     empty = base.transform_filter("!isValid(datum.rate)").mark_rect(
         color=theme.EMPTY, stroke="white", strokeWidth=0.5
@@ -276,9 +288,10 @@ def retention_curve_chart(
         if r["rate"] is not None
     ]
     last_k = max([0, *[r["k"] for r in pooled_rows]])
+    titles = _titles(unit, result.cohort_by, result.mode)
     x = alt.X(
         "k:Q",
-        title=f"{unit}s since {result.cohort_by} (k)",
+        title=titles["k_title"],
         axis=alt.Axis(tickMinStep=1, format="d"),
         scale=alt.Scale(domain=[0, max(1, last_k)], nice=False),
     )
@@ -302,18 +315,14 @@ def retention_curve_chart(
                 scale=alt.Scale(type="utc", range=["#BFD8EE", "#08306B"]),
                 legend=alt.Legend(format="%Y-%m-%d", formatType="utc", gradientLength=160),
             ),
-            tooltip=_tooltip(result.period, result.cohort_by, result.mode),
+            tooltip=_tooltip(titles),
         )
     )
     pooled_tooltip = [
         alt.Tooltip("cohort:N", title="cohort"),
-        alt.Tooltip("k:Q", title=f"{unit}s since {result.cohort_by} (k)"),
-        alt.Tooltip("eligible:Q", title=f"users whose {unit} k has elapsed", format=theme.COUNT),
-        alt.Tooltip(
-            "active:Q",
-            title=f"active {_mode_words(result.mode)} {unit} k (users)",
-            format=theme.COUNT,
-        ),
+        alt.Tooltip("k:Q", title=titles["k_title"]),
+        alt.Tooltip("eligible:Q", title=titles["eligible_title"], format=theme.COUNT),
+        alt.Tooltip("active:Q", title=titles["active_title"], format=theme.COUNT),
         alt.Tooltip("cell:N", title="retention"),
     ]
     base = alt.Chart(theme.inline(pooled_rows)).encode(x=x, y=y, tooltip=pooled_tooltip)

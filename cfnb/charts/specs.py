@@ -4,8 +4,9 @@ Building an Altair chart and calling ``to_dict`` costs 30-180 ms whatever the da
 size (deep copies, shorthand parsing, schema checks), too slow for the explorer, which
 redraws four charts on every edit. A :class:`ChartSpecs` gives the very dict
 ``chart_fn(result).to_dict(validate=False)`` gives, but draws each *layout* (a chart's
-:attr:`~cfnb.charts._parts.ChartParts.key`: which layers, the period, the split…) with
-Altair only once; later results with that layout are written into a copy of it.
+:attr:`~cfnb.charts._parts.ChartParts.key`: which layers, a scale's kind, the kind of
+split…; not the period or the segment's name, which are values) with Altair only once;
+later results with that layout are written into a copy of it.
 
 A layout is only reused once it has proved itself: the first time it is met, the chart
 is drawn by Altair (that is the spec returned), and the template learnt from it must

@@ -313,7 +313,7 @@ def time_axis(starts: Sequence[Any], period: str, *, ticks: int = 6, **axis: Any
     are at most ``ticks`` of the given period starts, evenly spaced, labelled as ISO
     dates (``%Y-%m`` for months).
     """
-    return dated_axis(time_ticks(starts, ticks=ticks), period, **axis)
+    return dated_axis(time_ticks(starts, ticks=ticks), date_labels(period), **axis)
 
 
 def time_ticks(starts: Sequence[Any], *, ticks: int = 6) -> list[dict[str, Any]]:
@@ -331,12 +331,27 @@ def time_ticks(starts: Sequence[Any], *, ticks: int = 6) -> list[dict[str, Any]]
     return [{"date": d.day, "month": d.month, "utc": True, "year": d.year} for d in days[::step]]
 
 
-def dated_axis(values: Any, period: str, **axis: Any) -> alt.Axis:
-    """An axis with ticks at ``values`` (:func:`time_ticks`), labelled as ISO dates."""
+def date_labels(period: str) -> str:
+    """The label expression of a dated axis of ``period`` starts: ISO dates, months as
+    ``%Y-%m``.
+
+    Examples
+    --------
+    >>> date_labels("month")
+    "utcFormat(datum.value, '%Y-%m')"
+    """
     fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
-    return alt.Axis(
-        values=values, labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True, **axis
-    )
+    return f"utcFormat(datum.value, '{fmt}')"
+
+
+def dated_axis(values: Any, labels: str, **axis: Any) -> alt.Axis:
+    """An axis with ticks at ``values`` (:func:`time_ticks`), labelled by the expression
+    ``labels`` (:func:`date_labels`).
+
+    The expression is taken whole, not built from the period, so a chart's parts can
+    carry it as a value and one layout serves every period.
+    """
+    return alt.Axis(values=values, labelExpr=labels, labelOverlap=True, **axis)
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:

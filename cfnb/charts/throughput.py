@@ -109,8 +109,12 @@ def throughput_parts(
     *,
     max_periods: int = MAX_PERIODS,
 ) -> ChartParts:
-    """What :func:`throughput_chart` draws; the key holds the period, the y scale's kind
-    and which of the reference lines and the running period's bridge are drawn."""
+    """What :func:`throughput_chart` draws; the key holds the y scale's kind and whether
+    the reference lines and the running period's bridge are drawn.
+
+    The words and formats that name the period are values, so a period edit keeps the
+    layout.
+    """
     expect(result, ThroughputResult, "throughput_chart", "cfnb.metrics.throughput.throughput(...)")
     if business_stage is not None:
         expect(
@@ -148,8 +152,11 @@ def throughput_parts(
     values: dict[str, Any] = {
         "heading": heading,
         "happy": f"happy customers ({result.stage})",
+        "y_title": f"happy customers per {per}" + (" (log scale)" if log else ""),
+        "line_title": f"happy customers per {per}",
         "top": scale.top,
         "ticks": theme.time_ticks(table["period"].to_list()),
+        "date_labels": theme.date_labels(per),
     }
     if log:
         values["y_ticks"] = scale.ticks()
@@ -173,25 +180,24 @@ def throughput_parts(
     if result.table.height > max_periods:
         subtitle.append(f"Showing the latest {max_periods} of {result.table.height} {per}s.")
     values["subtitle"] = theme.subtitle_lines(subtitle, 108)
-    return ChartParts(("xmr", per, log, bool(lines), bridge), values, data)
+    return ChartParts(("xmr", log, bool(lines), bridge), values, data)
 
 
 def draw_throughput(parts: ChartParts) -> theme.AnyChart:
     """Draw :func:`throughput_parts` with Altair."""
     if parts.key[0] == theme.NO_DATA:
         return theme.draw_no_data(parts)
-    _, per, log, has_lines, bridge = parts.key
+    _, log, has_lines, bridge = parts.key
     v, data = parts.values, parts.data
-    y_title = f"happy customers per {per}" + (" (log scale)" if log else "")
     x = alt.X(
         "period:T",
         title=None,
         scale=alt.Scale(type="utc"),
-        axis=theme.dated_axis(v["ticks"], per),
+        axis=theme.dated_axis(v["ticks"], v["date_labels"]),
     )
     y = alt.Y(
         "happy:Q",
-        title=y_title,
+        title=v["y_title"],
         scale=_y_scale(log, v["top"]),
         axis=_y_axis(log, v.get("y_ticks", [])),
     )
@@ -207,12 +213,13 @@ def draw_throughput(parts: ChartParts) -> theme.AnyChart:
     layers: list[alt.Chart] = []
     line_tip = [
         alt.Tooltip("name:N", title="line"),
-        alt.Tooltip("value:Q", title=f"happy customers per {per}", format=",.2f"),
+        alt.Tooltip("value:Q", title=v["line_title"], format=",.2f"),
         alt.Tooltip("meaning:N", title="meaning"),
     ]
     if has_lines:
         rules = alt.Chart(alt.InlineData(values=data["lines"])).encode(
-            y=alt.Y("value:Q", scale=_y_scale(log, v["top"]), title=y_title), tooltip=line_tip
+            y=alt.Y("value:Q", scale=_y_scale(log, v["top"]), title=v["y_title"]),
+            tooltip=line_tip,
         )
         layers.append(
             rules.mark_rule().encode(

@@ -42,6 +42,7 @@ def explore(
     spec: Factory | str | PathLike[str] | None = None,
     *,
     debounce: float = 0.15,
+    prepare: bool = True,
 ) -> Explorer:
     """Open the live explorer on ``log``: stage editors, settings, charts and the verdict.
 
@@ -57,6 +58,10 @@ def explore(
     debounce
         Seconds to wait after an edit before recomputing (a newer edit restarts the
         wait). ``0`` recomputes synchronously inside each edit.
+    prepare
+        After painting, compute ahead on a background thread what the next edits need
+        (segment values, sorted step times, other periods' cohorts and retention: see
+        :func:`cfnb.explorer.state.prepare_edits`), so that they answer at once.
 
     Returns
     -------
@@ -75,4 +80,4 @@ def explore(
         factory = spec
     else:
         factory = Factory.from_toml(spec)
-    return Explorer(log, factory, debounce=debounce)
+    return Explorer(log, factory, debounce=debounce, prepare=prepare)

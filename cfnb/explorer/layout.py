@@ -37,6 +37,7 @@ from cfnb.explorer.state import (
     error_key,
     event_table,
     next_stage,
+    prepare_edits,
     stage_of,
 )
 from cfnb.spec import Factory, SpecError
@@ -190,7 +191,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
     factory = traitlets.Instance(Factory)
 
     def __init__(
-        self, log: EventLog | pl.DataFrame, factory: Factory, *, debounce: float = 0.15
+        self,
+        log: EventLog | pl.DataFrame,
+        factory: Factory,
+        *,
+        debounce: float = 0.15,
+        prepare: bool = True,
     ) -> None:
         schema = dict(log.schema)
         self._info = LogInfo.from_table(event_table(log), schema)
@@ -204,10 +210,16 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._next: tuple[int, Factory] | None = None  # the pending edit, if any
         self._waiter: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        # After each paint, what the next edits need is computed ahead, on a thread of
+        # its own (prepare_edits); a stale preparation is simply dropped.
+        self._prepare = prepare
+        self._preparer: ThreadPoolExecutor | None = None
         self._refused: dict[str, str] = {}
         self._notes: dict[str, str] = {}
         self._initial = factory
-        self.stats = dict.fromkeys(("edits", "refused", "computed", "painted", "dropped"), 0)
+        self.stats = dict.fromkeys(
+            ("edits", "refused", "computed", "painted", "dropped", "prepared", "prepare_failed"), 0
+        )
         self.timings: dict[str, float] = {}
         self.specs = ChartSpecs()
 
@@ -277,6 +289,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._painted_generation = self._generation
         self.timings = {**view.seconds, "total": time.perf_counter() - start}
         self._show_status()
+        self._prepare_after(view)
 
     # ------------------------------------------------------------------ public
 
@@ -343,6 +356,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._preparer is not None:
+            self._preparer.shutdown(wait=True)
+            self._preparer = None
         for child in list(_descendants(self)):
             child.close()
         super().close()
@@ -537,6 +553,30 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             self._refused.pop("compute", None)
             self._show_errors()
             self._show_status()
+        self._prepare_after(view)
+
+    def _prepare_after(self, view: View) -> None:
+        """Compute ahead, on the preparing thread, what the next edits of ``view`` need."""
+        if not self._prepare:
+            return
+        with self._lock:
+            generation = self._generation
+            if self._preparer is None:
+                self._preparer = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="cfnb-explorer-prepare"
+                )
+            preparer = self._preparer
+
+        def run() -> None:
+            if generation != self._generation:
+                return  # an edit came first: prepare for its view instead
+            try:
+                prepare_edits(view, self.specs)
+                self.stats["prepared"] += 1
+            except Exception:  # noqa: BLE001 - only ever ahead of time: an edit computes it again
+                self.stats["prepare_failed"] += 1
+
+        preparer.submit(run)
 
     def _remember(self, view: View) -> None:
         """Keep the last views by spec, so going back to a spec (undo, reset) is instant."""

@@ -33,6 +33,8 @@ import polars as pl
 
 from cfnb import charts
 from cfnb.charts.specs import ChartSpecs
+from cfnb.metrics import _arrays
+from cfnb.periods import PERIODS
 from cfnb.spec import (
     AnyEvent,
     Compare,
@@ -594,6 +596,52 @@ def compute_view(
             drawn[name] = chart_spec(name, inputs[name], specs)
     end = time.perf_counter()
     return View(run, summary, drawn, inputs, {"metrics": middle - start, "charts": end - middle})
+
+
+#: Segment columns with more values than this are not prepared for (a split by them
+#: makes an unreadable chart, and sorting by them costs what a split by few does not).
+PREPARED_SEGMENT_VALUES = 1_000
+
+
+def prepare_edits(view: View, specs: ChartSpecs) -> None:
+    """Compute ahead what the next edits of ``view``'s spec will need, so they answer at once.
+
+    The explorer's worker calls this after painting a view, while the analyst looks at
+    it. Every result is kept where the edited runs find it (with the journeys, their
+    chains, or the retention activity), and nothing is computed that an edit would not
+    ask for:
+
+    * each segment column's value on every user's acquisition row, and each stage's
+      step durations sorted by segment (a segment edit);
+    * the step durations sorted by the current split and by cohort (a window edit only
+      filters them);
+    * the same spec's metrics and chart layouts by every other period (a period edit).
+
+    It never changes what any metric returns; only how soon.
+    """
+    run = view.run
+    journeys = run.journeys
+    factory = run.factory
+    n = len(factory.stages)
+    candidates = [c for c in segment_columns(run.backend.schema) if c in run.backend.schema]
+    splits: list[str | None] = [None, *factory.segment_by[:1]]
+    for column in candidates:
+        if column in splits:
+            continue
+        _, values = _arrays.group_codes(journeys, column)
+        if values.len() <= PREPARED_SEGMENT_VALUES:
+            splits.append(column)
+    for by in splits:
+        for stage in range(1, n):
+            _arrays.steps(journeys, stage, by)
+    for period in PERIODS:
+        if period == factory.period:
+            continue
+        # The whole view of the same spec by another period: a period edit then only
+        # assembles what is kept (the reach is the same, so are its caches).
+        edited = chart_inputs(run.with_factory(factory.replace(period=period)))
+        for name in CHART_NAMES:
+            chart_spec(name, edited[name], specs)
 
 
 def same_result(a: object, b: object) -> bool:

@@ -2,35 +2,42 @@
 
 Why whole days. Every user-relative period boundary lies a whole number of 24-hour days
 after the user's anchor: days and weeks are 24 h and 168 h long, and a month boundary
-(``add_periods(anchor, k, "month")``) keeps the anchor's time of day. So an instant ``off``
-microseconds after the anchor lies in the same period ``k`` as the instant
-``floor(off / 1 day)`` whole days after it, for all three periods. A user's distinct
-*day offsets* therefore say everything retention needs, and there are fewer of them
-than instants (several events on one day count once).
+(``add_periods(anchor, k, "month")``) keeps the anchor's time of day. So an instant
+``off`` microseconds after the anchor lies in the same period ``k`` as the instant
+``floor(off / 1 day)`` whole days after it, for all three period kinds: a user's distinct
+*day offsets* say everything retention needs.
 
-From the day offsets (:func:`day_offsets`), each period kind gives (:func:`period_counts`):
-per cohort and ``k``, how many users were active in their period ``k`` (every period,
-elapsed or not), and per user the ``k`` of their last activity. Those do not depend on
-the log's last timestamp; :func:`matrix` then applies it (which periods have elapsed)
-with a few passes over the users, never over the instants. A user's activity in
-periods after ``k`` can only come from events after ``k`` ended, so when no activity
-lies after the last timestamp, the one period a user was active in that has not
-elapsed is their last one: removing it from the counts is one pass over the users.
+Why anchor days. Calendar periods are runs of UTC days, so whatever the period kind a
+cohort is a run of *anchor days* (the distinct days holding an anchor) and its counts are
+the sums of theirs. Users on one anchor day also share every period boundary, up to their
+time of day; and whether a period has elapsed by the last timestamp depends only on the
+anchor day and on whether the anchor's time of day is after the last timestamp's.
 
-Everything is indexed by *anchor day*: the distinct UTC days holding an anchor, in
-order. Calendar periods are runs of days, so a cohort is a run of anchor days and its
-counts are sums of theirs, whatever the period kind.
+So the work splits in two:
+
+* :func:`period_counts` reads the instants once (in runs of users small enough to stay in
+  the CPU caches) and counts, per anchor day and period ``k``, the users active in their
+  period ``k``, for each period kind; and per user the ``k`` of their last activity. None
+  of it depends on the last timestamp.
+* :func:`matrix` applies the last timestamp with one pass over the users (a histogram of
+  anchor day, last active ``k`` and that time-of-day bit), never over the instants. A
+  user's last timestamp lies in their period ``elapsed``, and every activity before it in
+  that one or an earlier one: so ``"on"`` needs only to take out each user's activity in
+  their running period, which is their last one. (Activity after the last timestamp,
+  which only a hand-made log has, is counted again from the instants up to it.)
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 import polars as pl
+import pyarrow as pa
 
 from cfnb.periods import Period, start_days
 
@@ -39,26 +46,29 @@ __all__ = [
     "Anchors",
     "Matrix",
     "PeriodCounts",
-    "day_offsets",
-    "elapsed",
+    "affordable",
+    "anchored",
     "flat_offsets",
     "matrix",
     "period_counts",
 ]
 
 I64 = npt.NDArray[np.int64]
-I32 = npt.NDArray[np.int32]
-Ints = npt.NDArray[np.signedinteger]
+F64 = npt.NDArray[np.float64]
 Bool = npt.NDArray[np.bool_]
 
 #: One UTC day in microseconds.
 DAY_US = 86_400_000_000
-# A (anchor day × day offset) table this small is worth building to read a month index
-# with one lookup per pair; above it (logs spanning many years) the index is computed.
+# Tables of every (anchor day, day offset) up to this many cells are worth building, to
+# read a week or month key with one lookup per active day (logs spanning many years
+# compute it instead); and period counts up to this size are made before they are asked.
 _GRID_CELLS = 1 << 22
+# Instants are read in runs of whole users about this long, so that every intermediate
+# array stays in the CPU caches (a pass over main memory costs several times more).
+_CHUNK = 1 << 17
 
 
-# --------------------------------------------------------------------------- day offsets
+# --------------------------------------------------------------------------- instants
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,43 +94,40 @@ class Anchors:
     def users(self) -> int:
         return int(self.us.size)
 
-
-@dataclass(frozen=True, eq=False)
-class Pairs:
-    """Each user's distinct day offsets (``day`` = their anchor day's index), grouped by
-    user and ascending within one; ``first`` marks a user's first pair."""
-
-    day: I32
-    offset: I32
-    first: Bool
-
-    @property
-    def width(self) -> int:
-        """One more than the largest day offset (0 when there is none)."""
-        return int(self.offset.max()) + 1 if self.offset.size else 0
+    @functools.cached_property
+    def time_of_day(self) -> I64:
+        """The anchor's microseconds since its UTC midnight."""
+        found: I64 = self.us - self.days[self.day] * DAY_US
+        return found
 
 
 def flat_offsets(offsets: pl.Series) -> tuple[I64, I64]:
     """A list column as flat values and bounds: row ``i`` is ``values[bounds[i]:bounds[i+1]]``.
 
-    Nulls read as empty lists; no copy when the column is one chunk of Int64 lists.
+    Nulls read as empty lists. The arrays are views of the column's Arrow buffers (read
+    without NumPy's Arrow interface, which imports pandas on first use).
     """
     if offsets.dtype != pl.List(pl.Int64):
         offsets = offsets.cast(pl.List(pl.Int64))
     if offsets.null_count():
         offsets = offsets.fill_null(pl.lit([], dtype=pl.List(pl.Int64)))
     lists = offsets.to_arrow()
-    if not isinstance(lists, pa.LargeListArray):  # pragma: no cover - polars' own list type
-        lists = pa.array(lists.to_pylist(), pa.large_list(pa.int64()))
     if lists.values.null_count:
-        offsets = offsets.list.drop_nulls()
-        lists = offsets.to_arrow()
-    bounds = np.asarray(lists.offsets, dtype=np.int64)
-    values = np.asarray(lists.values, dtype=np.int64)[bounds[0] : bounds[-1]]
-    return values, bounds - bounds[0]
+        lists = offsets.list.drop_nulls().to_arrow()
+    bounds = _int64s(lists.buffers()[1], lists.offset, len(lists) + 1)
+    items = lists.values
+    values = _int64s(items.buffers()[1], items.offset, len(items))
+    return values[bounds[0] : bounds[-1]], bounds - bounds[0]
 
 
-def day_offsets(
+def _int64s(buffer: pa.Buffer | None, offset: int, length: int) -> I64:
+    if buffer is None or length == 0:
+        return np.zeros(length, dtype=np.int64)
+    found: I64 = np.frombuffer(buffer, dtype=np.int64)[offset : offset + length]
+    return found
+
+
+def anchored(
     values: I64,
     bounds: I64,
     anchor: I64,
@@ -128,13 +135,14 @@ def day_offsets(
     *,
     shift: I64 | None = None,
     upto: I64 | None = None,
-) -> tuple[Anchors, Pairs]:
-    """The users with an anchor and their distinct day offsets from it.
+) -> tuple[Anchors, I64, I64]:
+    """The users with an anchor, and their active instants as microseconds after it.
 
     ``values[bounds[i]:bounds[i + 1]]`` are user ``i``'s active instants as microseconds
     after a reference time, ascending; ``shift[i]`` is their anchor minus that reference
-    (default 0: the offsets are measured from the anchor). Instants before the anchor,
-    and with ``upto``, later than ``upto[i]`` microseconds after it, are left out.
+    (default 0: measured from the anchor already). Instants before the anchor and, with
+    ``upto``, more than ``upto[i]`` microseconds after it are left out. Returns the
+    :class:`Anchors` and the kept instants with their bounds, one row per anchored user.
     """
     counts = np.diff(bounds)
     if shift is not None or upto is not None or not has_anchor.all():
@@ -145,39 +153,49 @@ def day_offsets(
             keep &= values <= upto[user]
         values, counts = values[keep], np.bincount(user[keep], minlength=counts.size)
     counts, us = counts[has_anchor], anchor[has_anchor]
-    n = us.size
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    some = counts > 0
-    if n and (values[starts[some]] < 0).any():
+    bounds = np.zeros(us.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    last, ascending, negative = _scan(values, bounds)
+    if not ascending:
+        # A hand-made activity whose offsets are not ascending: sort each user's.
+        lists = pa.LargeListArray.from_arrays(pa.array(bounds), pa.array(values, pa.int64()))
+        values, bounds = flat_offsets(pl.Series(lists).list.sort())
+        last, _, negative = _scan(values, bounds)
+    if negative:
         # Instants before the reference time are not activity (offsets from the journeys'
         # own index never are).
-        return day_offsets(values, np.r_[0, ends], us, np.ones(n, dtype=bool), shift=np.zeros(n, dtype=np.int64))
-    offset = (values // DAY_US).astype(np.int32)
-    first = np.zeros(offset.size, dtype=bool)
-    first[starts[some]] = True
-    new = first.copy()
-    new[1:] |= offset[1:] != offset[:-1]
-    if (offset[1:] < offset[:-1])[~first[1:]].any():
-        return _unsorted(values, ends, us)
+        everyone = np.ones(us.size, dtype=bool)
+        return anchored(values, bounds, us, everyone, shift=np.zeros(us.size, dtype=np.int64))
     day, days = _anchor_days(us)
-    last = np.full(n, -1, dtype=np.int64)
-    last[some] = offset[ends[some] - 1]
-    pairs = Pairs(
-        day=np.repeat(day.astype(np.int32), counts)[new],
-        offset=offset[new],
-        first=first[new],
-    )
-    return Anchors(us=us, day=day, days=days, last=last), pairs
+    return Anchors(us=us, day=day, days=days, last=last), values, bounds
 
 
-def _unsorted(values: I64, ends: I64, anchor: I64) -> tuple[Anchors, Pairs]:
-    # A hand-made activity whose offsets are not ascending: sort each user's, then go on.
-    lists = pl.Series(
-        pa.LargeListArray.from_arrays(pa.array(np.r_[0, ends]), pa.array(values, pa.int64()))
-    ).list.sort()
-    flat, bounds = flat_offsets(lists)
-    return day_offsets(flat, bounds, anchor, np.ones(anchor.size, dtype=bool))
+def _scan(values: I64, bounds: I64) -> tuple[I64, bool, bool]:
+    """Per user, whole days to their last instant (-1 when none); whether each user's
+    instants ascend; whether any is negative (assuming they ascend)."""
+    last = np.full(bounds.size - 1, -1, dtype=np.int64)
+    ascending, negative = True, False
+    for u0, u1 in _runs(bounds, _CHUNK):
+        v = values[bounds[u0] : bounds[u1]]
+        starts = bounds[u0:u1] - bounds[u0]
+        ends = bounds[u0 + 1 : u1 + 1] - bounds[u0]
+        some = ends > starts
+        last[u0:u1][some] = v[ends[some] - 1] // DAY_US
+        negative = negative or bool((v[starts[some]] < 0).any())
+        down = v[1:] < v[:-1]
+        down[starts[some & (starts > 0)] - 1] = False  # a new user may start lower
+        ascending = ascending and not down.any()
+    return last, ascending, negative
+
+
+def _runs(bounds: I64, size: int) -> list[tuple[int, int]]:
+    """Runs of whole users, about ``size`` instants each (one user may make more)."""
+    users = bounds.size - 1
+    if users <= 0:
+        return []
+    cuts = np.searchsorted(bounds, np.arange(0, int(bounds[-1]), size), side="right") - 1
+    edges = np.unique(np.r_[0, cuts, users])
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def _anchor_days(us: I64) -> tuple[I64, I64]:
@@ -201,18 +219,18 @@ def _anchor_days(us: I64) -> tuple[I64, I64]:
 class _Months:
     """Calendar months counted from each anchor day, clamped like Polars ``offset_by``.
 
-    For an anchor on day ``a`` and a day ``e`` (``d`` days after ``a``), the month
-    index is ``month(e) - month(a)``, less one when the anchor's day of month, clamped to
-    ``e``'s month length, is still ahead of ``e``'s day of month (the same rule as
-    :func:`cfnb.periods.whole_periods`). The second part depends only on the anchor's day
-    of month and ``e``: one table of 31 rows over the days covered.
+    For an anchor on day ``a`` and a day ``e`` after it, the month index is
+    ``month(e) - month(a)``, less one when the anchor's day of month, clamped to the
+    length of ``e``'s month, is still ahead of ``e``'s day of month (the rule of
+    :func:`cfnb.periods.whole_periods`, where the times of day are equal). The second
+    part depends only on the anchor's day of month and on ``e``: a table of 31 rows.
     """
 
-    table: I64  # (31 × span), flattened: month(e) less the clamped-day correction
-    row: I64  # per anchor day: where its row and its own day start in `table`
+    table: I64  # 31 rows over the days covered, flattened: month(e) less the correction
+    row: I64  # per anchor day: where its row, at its own day, starts in `table`
     base: I64  # per anchor day: month(a)
 
-    def index(self, day: Ints, offset: Ints) -> I64:
+    def index(self, day: I64, offset: I64) -> I64:
         found: I64 = self.table[self.row[day] + offset] - self.base[day]
         return found
 
@@ -234,25 +252,32 @@ def _months(days: I64, reach: int) -> _Months:
     month, dom, length = _civil(np.arange(lo, lo + span, dtype=np.int64))
     anchor_dom = np.arange(1, 32, dtype=np.int64)[:, None]
     early = np.minimum(anchor_dom, length[None, :]) > dom[None, :]
-    table = (month[None, :] - early).ravel()
     base, start_dom, _ = _civil(days)
-    return _Months(table=table, row=(start_dom - 1) * span + (days - lo), base=base)
+    return _Months(
+        table=(month[None, :] - early).ravel(),
+        row=(start_dom - 1) * span + (days - lo),
+        base=base,
+    )
 
 
-def _index(period: Period, day: Ints, offset: Ints, months: _Months | None) -> I64:
+def _index(period: Period, day: I64, offset: I64, months: _Months | None) -> I64:
     """The period ``k`` holding day offset ``offset`` (>= 0) of anchors on days ``day``."""
     if period == "day":
-        return offset.astype(np.int64)
+        return offset
     if period == "week":
-        return offset.astype(np.int64) // 7
+        return offset // 7
     assert months is not None
     return months.index(day, offset)
 
 
-def _index_or_none(period: Period, anchors: Anchors, offset: I64, months: _Months | None) -> I64:
-    out = np.full(offset.size, -1, dtype=np.int64)
+def _index_or_none(period: Period, day: I64, offset: I64, months: _Months | None) -> I64:
+    """:func:`_index`, and -1 where ``offset`` is negative."""
     ok = offset >= 0
-    out[ok] = _index(period, anchors.day[ok], offset[ok], months)
+    if ok.all() and ok.size:
+        return _index(period, day, offset, months)
+    out = np.full(offset.size, -1, dtype=np.int64)
+    if ok.any():
+        out[ok] = _index(period, day[ok], offset[ok], months)
     return out
 
 
@@ -261,83 +286,125 @@ def _index_or_none(period: Period, anchors: Anchors, offset: I64, months: _Month
 
 @dataclass(frozen=True, eq=False)
 class PeriodCounts:
-    """What a period kind makes of the day offsets, before any period has elapsed.
+    """What a period kind makes of the instants, before any period has elapsed.
 
     ``cohorts``
         start of each cohort (days since 1970-01-01), ascending; each has a user;
     ``cohort``
-        per user, the index of their cohort;
+        per anchor day, the index of its cohort;
     ``users``
         per cohort, its users;
-    ``last``
-        per user, the period ``k`` of their last activity, -1 when none;
     ``active``
-        per cohort and ``k`` (``cohorts × K``), users active in their period ``k``.
+        per cohort and ``k`` (``cohorts x k``), the users active in their period ``k``;
+    ``last``
+        per user, the ``k`` of their last activity, -1 when none.
     """
 
     period: Period
     cohorts: I64
     cohort: I64
     users: I64
-    last: I64
     active: I64
+    last: I64
+
+    @property
+    def k(self) -> int:
+        return int(self.active.shape[1])
 
 
 def period_counts(
-    anchors: Anchors, pairs: Pairs, periods: Iterable[Period]
+    anchors: Anchors, values: I64, bounds: I64, periods: Iterable[Period]
 ) -> dict[Period, PeriodCounts]:
-    """:class:`PeriodCounts` for each of ``periods``, from one set of day offsets."""
-    width = max(pairs.width, 1)
+    """:class:`PeriodCounts` for each of ``periods``, in one pass over the instants.
+
+    ``values`` and ``bounds`` are the instants :func:`anchored` returned with ``anchors``.
+    """
+    wanted = tuple(periods)
     n_days = anchors.days.size
-    need = set(periods)
-    months = _months(anchors.days, width) if "month" in need and n_days else None
-    cells: Ints | None = None  # a pair's cell in the (anchor day × day offset) grid
-
-    def grid_cells() -> Ints:
-        nonlocal cells
-        if cells is None:
-            wide = np.int64 if n_days * width >= 2**31 else np.int32
-            cells = pairs.day.astype(wide) * width + pairs.offset
-        return cells
-
-    out: dict[Period, PeriodCounts] = {}
-    for period in periods:
-        last = _index_or_none(period, anchors, anchors.last, months)
-        k = int(last.max()) + 1 if last.size else 0
-        if period == "day":
-            key = grid_cells()  # day offsets are distinct per user already
-        elif period == "week":
-            key = pairs.day.astype(np.int64) * k + pairs.offset // 7
-        else:
-            assert months is not None or n_days == 0
-            key = _month_keys(pairs, months, n_days, width, k, grid_cells)
-        if period != "day" and key.size:
-            new = pairs.first.copy()
-            new[1:] |= key[1:] != key[:-1]
-            key = key[new]
-        active = np.bincount(key, minlength=n_days * k).reshape(n_days, k)
-        out[period] = _by_cohort(period, anchors, active, last)
-    return out
+    width = int(anchors.last.max()) + 1 if anchors.users else 0
+    months = _months(anchors.days, width) if "month" in wanted and n_days else None
+    lasts = {p: _index_or_none(p, anchors.day, anchors.last, months) for p in wanted}
+    keys = {p: _Keys(p, n_days, width, int(lasts[p].max(initial=-1)) + 1, months) for p in wanted}
+    active = {p: np.zeros(keys[p].cells, dtype=np.int64) for p in wanted}
+    # A user's active days are grid cells ((anchor day x 2 + parity) x width + day offset),
+    # ascending within the user. The parity alternates between consecutive users with
+    # activity, so neighbouring users never share a key: "differs from the previous key"
+    # is "first of its user and key", and one comparison keeps one count per user and key.
+    parity = (np.cumsum(np.diff(bounds) > 0) & 1).astype(np.int64)
+    start = (anchors.day * 2 + parity) * width
+    counts = np.diff(bounds)
+    size = max(_CHUNK, 2 * max((a.size for a in active.values()), default=0))
+    for u0, u1 in _runs(bounds, size):
+        b0, b1 = int(bounds[u0]), int(bounds[u1])
+        if b0 == b1:
+            continue
+        cell = np.repeat(start[u0:u1], counts[u0:u1])
+        cell += values[b0:b1] // DAY_US
+        cell = cell.compress(_new(cell))
+        for p in wanted:
+            key = keys[p].of(cell)
+            if p != "day":  # a user's active days in one period count once
+                key = key.compress(_new(key))
+            active[p] += np.bincount(key, minlength=active[p].size)
+    return {p: _by_cohort(p, anchors, keys[p].fold(active[p]), lasts[p]) for p in wanted}
 
 
-def _month_keys(
-    pairs: Pairs,
-    months: _Months | None,
-    n_days: int,
-    width: int,
-    k: int,
-    grid_cells: object,
-) -> Ints:
-    if months is None or pairs.day.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if n_days * width <= _GRID_CELLS:
-        # One lookup per pair in a table of every (anchor day, day offset).
-        day = np.arange(n_days, dtype=np.int64)
-        grid = months.index(day[:, None], np.arange(width)[None, :]) + day[:, None] * k
-        cells: Ints = grid_cells()  # type: ignore[operator]
-        found: Ints = grid.ravel()[cells]
-        return found
-    return months.index(pairs.day, pairs.offset) + pairs.day.astype(np.int64) * k
+def _new(key: I64) -> Bool:
+    new = np.empty(key.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    return new
+
+
+@dataclass(frozen=True, eq=False)
+class _Keys:
+    """A period kind's counting key, ``(anchor day x k + period) x 2 + parity``, read
+    from a grid cell ``(anchor day x 2 + parity) x width + day offset``."""
+
+    period: Period
+    n_days: int
+    width: int
+    k: int
+    months: _Months | None
+
+    @property
+    def cells(self) -> int:
+        return self.n_days * self.k * 2
+
+    def of(self, cell: I64) -> I64:
+        if self.period == "day":
+            return cell  # k == width, and the day offset is the period
+        if self.table is not None:
+            found: I64 = self.table.take(cell, mode="clip")
+            return found
+        return self._compute(cell // self.width, cell % self.width)
+
+    def _compute(self, half: I64, offset: I64) -> I64:
+        day, parity = half >> 1, half & 1
+        return (_index(self.period, day, offset, self.months) + day * self.k) * 2 + parity
+
+    @functools.cached_property
+    def table(self) -> I64 | None:
+        if 2 * self.n_days * self.width > _GRID_CELLS:
+            return None
+        half = np.arange(2 * self.n_days, dtype=np.int64)[:, None]
+        offset = np.arange(self.width, dtype=np.int64)[None, :]
+        return self._compute(half, offset).ravel()
+
+    def fold(self, counts: I64) -> I64:
+        """The counts per anchor day and ``k``, both parities summed."""
+        if self.period == "day":
+            found: I64 = counts.reshape(self.n_days, 2, self.k).sum(axis=1)
+            return found
+        return counts.reshape(self.n_days, self.k, 2).sum(axis=2)
+
+
+def affordable(anchors: Anchors, period: Period) -> bool:
+    """Whether ``period``'s counts are small enough to make before they are asked for:
+    anchor days times the periods their activity spans, at most a few million."""
+    days = int(anchors.last.max()) + 1 if anchors.users else 0
+    per = {"day": 1, "week": 7, "month": 28}[period]
+    return 2 * anchors.days.size * (days // per + 1) <= _GRID_CELLS
 
 
 def _by_cohort(period: Period, anchors: Anchors, active: I64, last: I64) -> PeriodCounts:
@@ -345,42 +412,29 @@ def _by_cohort(period: Period, anchors: Anchors, active: I64, last: I64) -> Peri
     new = np.ones(start.size, dtype=bool)
     new[1:] = start[1:] != start[:-1]
     runs = np.flatnonzero(new)
-    per_day = np.cumsum(new) - 1
-    cohort = per_day[anchors.day]
-    users = np.bincount(cohort, minlength=runs.size)
-    summed = np.add.reduceat(active, runs, axis=0) if runs.size else active[:0]
+    cohort = np.cumsum(new) - 1
+    users = np.bincount(cohort[anchors.day], minlength=runs.size)
+    if runs.size and active.shape[1]:
+        summed = np.add.reduceat(active, runs, axis=0)
+    else:
+        summed = np.zeros((runs.size, active.shape[1]), dtype=np.int64)
     return PeriodCounts(
         period=period,
         cohorts=start[runs],
         cohort=cohort,
         users=users.astype(np.int64),
-        last=last,
         active=summed.astype(np.int64),
+        last=last,
     )
 
 
 # --------------------------------------------------------------------------- matrix
 
 
-def elapsed(anchors: Anchors, period: Period, last_us: int | None) -> I64:
-    """Per user: how many of their periods had fully elapsed by ``last_us``.
-
-    That is the index of the period holding ``last_us`` (negative before the anchor),
-    as :func:`cfnb.periods.whole_periods` gives it; 0 without a last timestamp.
-    """
-    if last_us is None:
-        return np.zeros(anchors.users, dtype=np.int64)
-    days = (last_us - anchors.us) // DAY_US
-    if period != "month" or not anchors.users:
-        return _index_or_none(period, anchors, days, None)
-    months = _months(anchors.days, int(days.max()) + 1)
-    return _index_or_none(period, anchors, days, months)
-
-
 @dataclass(frozen=True, eq=False)
 class Matrix:
-    """Cohort × ``k`` counts of a retention matrix, for ``k < K`` (``K`` = the largest
-    number of elapsed periods, at least 1; 0 columns without users).
+    """Cohort x ``k`` counts of a retention matrix, for ``k`` below the largest number of
+    elapsed periods (at least 1; no column without users).
 
     ``eligible[c, k]`` counts cohort ``c``'s users whose period ``k`` has elapsed;
     ``on[c, k]`` those of them active in it, ``on_or_after[c, k]`` those active at or
@@ -398,32 +452,40 @@ class Matrix:
         return int(self.eligible.shape[1])
 
 
-def exceeds(counts: PeriodCounts, done: I64) -> bool:
-    """Whether some activity lies in a period after the one holding the last timestamp
-    (only a hand-made log or journeys can do that)."""
-    return bool((counts.last > done).any())
+def matrix(
+    anchors: Anchors, counts: PeriodCounts, last_us: int | None, on: PeriodCounts | None = None
+) -> Matrix | None:
+    """The counts of the matrix once the periods before ``last_us`` have elapsed.
 
-
-def matrix(counts: PeriodCounts, done: I64, on: PeriodCounts | None = None) -> Matrix:
-    """The counts of the matrix once ``done`` (per user, :func:`elapsed`) periods elapsed.
-
-    ``on`` gives the ``"on"`` counts when they must come from other day offsets (the
-    activity up to the last timestamp, when :func:`exceeds`); by default ``counts``.
+    ``on`` gives the ``"on"`` counts when they must come from other instants than
+    ``counts`` (those up to ``last_us``). ``None`` when some activity lies after
+    ``last_us`` and ``on`` is not given.
     """
-    on = counts if on is None else on
     n_cohorts = counts.cohorts.size
-    k = max(int(done.max()), 1) if done.size else 0
-    cohort = counts.cohort
-    eligible = _at_least(cohort, np.clip(done, 0, k), n_cohorts, k)
-    reach = np.clip(np.minimum(counts.last + 1, done), 0, k)
-    on_or_after = _at_least(cohort, reach, n_cohorts, k)
+    # Per user: their anchor day, whether their time of day is after last_us's, and the k
+    # of their last activity; the periods elapsed depend on the first two only.
+    late, done = _elapsed(anchors, counts.period, last_us)
+    hist = _histogram(anchors, counts, late)
+    hist_on = hist if on is None else _histogram(anchors, on, late)
+    j = np.arange(hist.shape[1], dtype=np.int64)[None, :, None]  # last active k + 1
+    el = done[:, None, :]
+    if on is None and (hist[(j - 1 > el) & (hist > 0)]).any():
+        return None
+    populated = hist.sum(axis=1) > 0
+    k = max(int(done[populated].max(initial=0)), 1) if anchors.users else 0
+    cohort = counts.cohort[:, None, None]
+    eligible = _above(cohort, el, hist, n_cohorts, k)
+    on_or_after = _above(cohort, np.minimum(j, el), hist, n_cohorts, k)
     active = np.zeros((n_cohorts, k), dtype=np.int64)
-    shown = min(k, on.active.shape[1])
-    active[:, :shown] = on.active[:, :shown]
-    # Every period a user was active in lies at or before the one holding the last
-    # timestamp; only that one, their last, may not have elapsed: take it out.
-    running = (on.last >= 0) & (on.last == done) & (done < k)
-    np.subtract.at(active, (cohort[running], done[running]), 1)
+    source = counts if on is None else on
+    shown = min(k, source.k)
+    active[:, :shown] = source.active[:, :shown]
+    # Every period a user was active in lies at or before the one holding last_us; only
+    # that one, their last active, has not elapsed: take it out.
+    running = (j - 1 == el) & (el >= 0) & (el < k)
+    cell = np.broadcast_to(cohort * k + el, hist_on.shape)[running]
+    taken = np.bincount(cell, weights=hist_on[running], minlength=n_cohorts * k)
+    active -= taken.astype(np.int64).reshape(n_cohorts, k)
     return Matrix(
         cohorts=counts.cohorts,
         users=counts.users,
@@ -433,8 +495,40 @@ def matrix(counts: PeriodCounts, done: I64, on: PeriodCounts | None = None) -> M
     )
 
 
-def _at_least(cohort: I64, n: I64, n_cohorts: int, k: int) -> I64:
-    """Per cohort and ``j < k``: users whose ``n`` is above ``j``."""
-    hist = np.bincount(cohort * (k + 1) + n, minlength=n_cohorts * (k + 1))
-    above = np.cumsum(hist.reshape(n_cohorts, k + 1)[:, ::-1], axis=1)[:, ::-1]
-    return np.ascontiguousarray(above[:, 1:])
+def _elapsed(anchors: Anchors, period: Period, last_us: int | None) -> tuple[I64, I64]:
+    """Per user whether their anchor's time of day is after ``last_us``'s; per anchor
+    day and that bit, the periods elapsed by ``last_us``.
+
+    That is the index of the period holding ``last_us``, as
+    :func:`cfnb.periods.whole_periods` gives it (negative before the anchor); 0 without a
+    last timestamp.
+    """
+    n_days = anchors.days.size
+    if last_us is None:
+        return np.zeros(anchors.users, dtype=np.int64), np.zeros((n_days, 2), dtype=np.int64)
+    late = (anchors.time_of_day > last_us % DAY_US).astype(np.int64)
+    # Whole days from an anchor to last_us: one fewer when the anchor's time is later.
+    days = (last_us // DAY_US - anchors.days)[:, None] - np.arange(2)[None, :]
+    day = np.broadcast_to(np.arange(n_days, dtype=np.int64)[:, None], days.shape)
+    months = _months(anchors.days, int(days.max()) + 1) if period == "month" and n_days else None
+    done = _index_or_none(period, day.ravel(), days.ravel(), months).reshape(n_days, 2)
+    return late, done
+
+
+def _histogram(anchors: Anchors, counts: PeriodCounts, late: I64) -> I64:
+    """Users per anchor day, last active ``k`` + 1 and time-of-day bit."""
+    bins = counts.k + 1
+    key = (anchors.day * bins + counts.last + 1) * 2 + late
+    found: I64 = np.bincount(key, minlength=anchors.days.size * bins * 2).reshape(
+        anchors.days.size, bins, 2
+    )
+    return found
+
+
+def _above(cohort: I64, n: I64, hist: I64, n_cohorts: int, k: int) -> I64:
+    """Per cohort and ``i < k``: the users (counted in ``hist``) whose ``n`` is above ``i``."""
+    n = np.clip(n, 0, k)
+    cell = np.broadcast_to(cohort * (k + 1) + n, hist.shape).ravel()
+    per = np.bincount(cell, weights=hist.ravel(), minlength=n_cohorts * (k + 1))
+    above = np.cumsum(per.reshape(n_cohorts, k + 1)[:, ::-1], axis=1)[:, ::-1]
+    return np.ascontiguousarray(above[:, 1:]).astype(np.int64)

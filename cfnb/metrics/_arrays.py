@@ -32,6 +32,7 @@ import polars as pl
 
 from cfnb.journeys import Reach
 from cfnb.periods import UTC_US, start_days
+from cfnb.sources import encode
 
 __all__ = [
     "QUANTILES",
@@ -225,13 +226,20 @@ def group_codes(journeys: Any, by: str) -> tuple[I64, pl.Series]:
     """
 
     def compute() -> tuple[I64, pl.Series]:
-        at = getattr(journeys, "columns_at_reach0", None)
-        values: pl.Series = at([by]).to_series() if at is not None else journeys.table[by]
-        labels = values.unique().sort(nulls_last=True)
-        rank = values.rank("dense")
-        codes = rank.fill_null(0).to_numpy().astype(np.int64) - 1
-        nulls = values.is_null().to_numpy()
-        codes[nulls] = labels.len() - 1
+        at = getattr(journeys, "codes_at_reach0", None)
+        if at is not None:
+            found, distinct = at(by)
+        else:
+            found, distinct = encode(journeys.table[by].to_arrow())
+        # Number the values in sorted order, with null (if any) last.
+        order = distinct.arg_sort().to_numpy()
+        rank = np.empty(order.size + 1, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        rank[-1] = order.size  # code -1: null
+        labels = distinct.gather(pl.Series(order))
+        codes = rank[found]
+        if (found < 0).any():
+            labels = labels.append(pl.Series([None], dtype=labels.dtype))
         return codes, labels
 
     return cached(journeys, ("segment codes", by), compute, by_reach0=True)

@@ -28,23 +28,21 @@ answers any period, mode or cohort choice from it without rescanning the events.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+import weakref
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, TypeVar
 
+import numpy as np
 import polars as pl
 
 from cfnb.errors import ActivityError
+from cfnb.journeys import Reach
+from cfnb.metrics import _activity
+from cfnb.metrics._arrays import cached, reach_of
 from cfnb.metrics._inputs import DescribedPredicateLike, HasEvents, HasTable, JourneysLike
 from cfnb.metrics._render import html_grid, json_rows, pct_cell
-from cfnb.periods import (
-    UTC_US,
-    Period,
-    check_period,
-    fixed_length_us,
-    period_start,
-    whole_periods,
-)
+from cfnb.periods import PERIODS, UTC_US, Period, check_period
 from cfnb.spec.errors import SpecError, choice_list, unknown_choice
 
 __all__ = [
@@ -59,6 +57,7 @@ __all__ = [
 
 Mode: TypeAlias = Literal["on", "on_or_after"]
 MODES: tuple[Mode, ...] = ("on", "on_or_after")
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- activity
@@ -93,6 +92,9 @@ class Activity:
 
     table: pl.DataFrame
     condition: str = "any event"
+    # What retention derives from the table (day offsets, counts, finished matrices),
+    # kept for every later call: an edit that keeps the activity reuses all of it.
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def users(self) -> int:
@@ -362,14 +364,40 @@ def _columns_of(events: object) -> list[str]:
     return list(schema) if schema is not None else []
 
 
-def _check_activity(users: pl.DataFrame, act: Activity) -> pl.DataFrame:
-    table = act.table
-    if table.height == users.height and all(
-        table[c].equals(users[c]) for c in ("user_id", "reach_0")
+def _aligned(journeys: JourneysLike, act: Activity) -> Activity:
+    """``act`` with one row per journeys row, in their order: itself when it was built from
+    them (the usual case), else its rows gathered; an ActivityError when it is stale."""
+
+    def check() -> tuple[weakref.ref[Activity], Activity | None]:
+        return weakref.ref(act), _align(journeys, act)
+
+    # The answer holds for every edit of these journeys that keeps each user's reach_0 row
+    # (a window, target or segment edit), so it is kept with those journeys; the weak
+    # reference tells a collected activity from a new one that reuses its id.
+    ref, other = cached(journeys, ("retention activity", id(act)), check, by_reach0=True)
+    if ref() is not act:
+        other = _align(journeys, act)
+    return act if other is None else other
+
+
+def _align(journeys: JourneysLike, act: Activity) -> Activity | None:
+    reach = reach_of(journeys)
+    has, at = reach.reached[:, 0], reach.ts[:, 0]
+    act_has, act_at = _reach0(act)
+    if (
+        has.size == act_has.size
+        and np.array_equal(has, act_has)
+        and (np.array_equal(at, act_at) if has.all() else np.array_equal(at[has], act_at[has]))
+        and _user_ids(journeys).equals(act.table["user_id"])
     ):
-        # Built from these very journeys, row for row (the usual case): no join needed.
-        return users.with_columns(table["offsets"])
-    joined = users.join(act.table.rename({"reach_0": "_act_reach_0"}), on="user_id", how="left")
+        return None
+    users = journeys.table.select("user_id", pl.col("reach_0").cast(UTC_US))
+    joined = users.join(
+        act.table.rename({"reach_0": "_act_reach_0"}),
+        on="user_id",
+        how="left",
+        maintain_order="left",
+    )
     stale = joined.filter(
         pl.col("_act_reach_0").is_null() | (pl.col("_act_reach_0") != pl.col("reach_0"))
     )
@@ -379,7 +407,162 @@ def _check_activity(users: pl.DataFrame, act: Activity) -> pl.DataFrame:
             "is missing or has another acquisition time): rebuild it with "
             "activity(events, journeys) after changing the acquisition stage"
         )
-    return joined.drop("_act_reach_0")
+    return Activity(table=joined.select("user_id", "reach_0", "offsets"), condition=act.condition)
+
+
+def _user_ids(journeys: JourneysLike) -> pl.Series:
+    # Journeys gather their user ids once for all the edits that keep them (no table).
+    at = getattr(journeys, "columns_at_reach0", None)
+    ids: pl.Series = at(["user_id"]).to_series() if at is not None else journeys.table["user_id"]
+    return ids
+
+
+def _reach0(act: Activity) -> tuple[_activity.Bool, _activity.I64]:
+    """Whether each row has a ``reach_0``, and its microseconds (0 where it has none)."""
+
+    def compute() -> tuple[_activity.Bool, _activity.I64]:
+        column = act.table["reach_0"].cast(UTC_US)
+        has = column.is_not_null().to_numpy()
+        return has, column.to_physical().fill_null(0).to_numpy().astype(np.int64, copy=False)
+
+    return _remember(act, ("reach_0",), compute)
+
+
+def _remember(act: Activity, key: Hashable, compute: Callable[[], _T]) -> _T:
+    if key not in act._memo:
+        act._memo[key] = compute()
+    found: _T = act._memo[key]
+    return found
+
+
+def _micros(ts: dt.datetime | None) -> int | None:
+    if ts is None:
+        return None
+    if type(ts) is dt.datetime and (
+        ts.tzinfo is None or ts.tzinfo is dt.UTC or getattr(ts.tzinfo, "key", None) == "UTC"
+    ):
+        # The usual case, without a Polars query per call (naive reads as UTC).
+        return (ts.replace(tzinfo=dt.UTC) - _EPOCH) // _MICROSECOND
+    us: int = pl.select(pl.lit(ts, dtype=UTC_US)).to_series().to_physical().item()
+    return us
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _reach0_table(
+    act: Activity, period: Period, mode: Mode, max_periods: int | None, last_us: int | None
+) -> pl.DataFrame:
+    """The matrix anchored at ``reach_0``, remembered with the activity: it depends on
+    nothing else, so every edit that keeps the activity (a window, target or segment
+    edit) finds it made."""
+    return _remember(
+        act,
+        ("table", period, mode, max_periods, last_us),
+        lambda: _table(_reach0_matrix(act, period, last_us), mode, max_periods),
+    )
+
+
+def _reach0_matrix(act: Activity, period: Period, last_us: int | None) -> _activity.Matrix:
+    key = ("matrix", period, last_us)
+    if key not in act._memo:
+        if "counts" not in act._memo:
+            # The first matrix counts every period at once (one pass over the instants):
+            # a later period edit is then a pass over the users only.
+            anchors, values, bounds = _instants(act)
+            eager = [p for p in PERIODS if _activity.affordable(anchors, p)]
+            act._memo["anchors"] = anchors
+            act._memo["counts"] = _activity.period_counts(anchors, values, bounds, eager)
+            for other in eager:
+                act._memo["matrix", other, last_us] = _matrix(act, other, last_us)
+        if key not in act._memo:
+            act._memo[key] = _matrix(act, period, last_us)
+    found: _activity.Matrix = act._memo[key]
+    return found
+
+
+def _matrix(act: Activity, period: Period, last_us: int | None) -> _activity.Matrix:
+    anchors: _activity.Anchors = act._memo["anchors"]
+    counts_of: dict[Period, _activity.PeriodCounts] = act._memo["counts"]
+    if period not in counts_of:  # a span too long to count every period up front
+        counts_of.update(_activity.period_counts(*_instants(act), [period]))
+    counts = counts_of[period]
+    found = _activity.matrix(anchors, counts, last_us)
+    if found is None:
+        # Activity after the last timestamp (a hand-made log): count "on" from the rest.
+        upto = np.full(anchors.users, -1) if last_us is None else last_us - anchors.us
+        capped = _instants(act, _spread(upto, _reach0(act)[0]))
+        on = _activity.period_counts(*capped, [period])[period]
+        found = _activity.matrix(anchors, counts, last_us, on)
+    assert found is not None
+    return found
+
+
+def _spread(values: _activity.I64, has: _activity.Bool) -> _activity.I64:
+    """Per-user ``values`` of the users with an anchor, back on every row."""
+    out = np.zeros(has.size, dtype=np.int64)
+    out[has] = values
+    return out
+
+
+def _instants(
+    act: Activity, upto: _activity.I64 | None = None
+) -> tuple[_activity.Anchors, _activity.I64, _activity.I64]:
+    has, at = _reach0(act)
+    values, bounds = _activity.flat_offsets(act.table["offsets"])
+    return _activity.anchored(values, bounds, at, has, upto=upto)
+
+
+def _anchored_matrix(
+    journeys: JourneysLike, act: Activity, stage: int, period: Period, last_us: int | None
+) -> _activity.Matrix:
+    """The matrix anchored at another stage: offsets moved to each user's anchor."""
+    reach = reach_of(journeys)
+    has, anchor = reach.reached[:, stage], reach.ts[:, stage]
+    acquired, reach0 = _reach0(act)
+    values, bounds = _activity.flat_offsets(act.table["offsets"])
+    # Without a reach_0 the offsets have no origin: such a user is in a cohort, never active.
+    upto = np.where(acquired, np.iinfo(np.int64).max, -1)
+    shift = np.where(acquired, anchor - reach0, 0)
+
+    def counts(upto: _activity.I64) -> tuple[_activity.Anchors, _activity.PeriodCounts]:
+        anchors, kept, runs = _activity.anchored(
+            values, bounds, anchor, has, shift=shift, upto=upto
+        )
+        return anchors, _activity.period_counts(anchors, kept, runs, [period])[period]
+
+    anchors, all_counts = counts(upto)
+    found = _activity.matrix(anchors, all_counts, last_us)
+    if found is None:
+        on = counts(np.minimum(upto, -1 if last_us is None else last_us - anchor))[1]
+        found = _activity.matrix(anchors, all_counts, last_us, on)
+    assert found is not None
+    return found
+
+
+def _table(m: _activity.Matrix, mode: Mode, max_periods: int | None) -> pl.DataFrame:
+    n_k = m.periods if max_periods is None else max_periods
+    n_cohorts = m.cohorts.size
+    active = m.on if mode == "on" else m.on_or_after
+    return pl.DataFrame(
+        {
+            "cohort": pl.Series(np.repeat(m.cohorts, n_k).astype(np.int32)).cast(pl.Date),
+            "cohort_users": np.repeat(m.users, n_k),
+            "period": np.tile(np.arange(n_k, dtype=np.int64), n_cohorts),
+            "eligible_users": _columns(m.eligible, n_k).ravel(),
+            "active_users": _columns(active, n_k).ravel(),
+        }
+    ).pipe(_with_rate)
+
+
+def _columns(counts: _activity.I64, n: int) -> _activity.I64:
+    """The first ``n`` columns of ``counts``, zeros past its last."""
+    if counts.shape[1] >= n:
+        return counts[:, :n]
+    out = np.zeros((counts.shape[0], n), dtype=np.int64)
+    out[:, : counts.shape[1]] = counts
+    return out
 
 
 def retention(
@@ -445,120 +628,22 @@ def retention(
     ):
         raise SpecError("max_periods", f"expected a whole number >= 1 or None, got {max_periods!r}")
     stage = _anchor_stage(journeys.stages, cohort_by)
-    anchor_col = f"reach_{stage}"
-    if anchor_col not in journeys.table.columns:
-        raise ActivityError(
-            f"the journeys table has no column {anchor_col!r} for stage "
-            f"{journeys.stages[stage]!r}: rebuild the journeys from the same factory"
-        )
-    last_ts = pl.lit(journeys.last_ts, dtype=UTC_US)
-
-    base = journeys.table.select(
-        "user_id",
-        pl.col("reach_0").cast(UTC_US),
-        anchor=pl.col(anchor_col).cast(UTC_US),
-    )
-    users = (
-        _check_activity(base, activity)
-        .lazy()
-        .filter(pl.col("anchor").is_not_null())
-        .with_columns(
-            cohort=period_start(pl.col("anchor"), period_),
-            # periods 0 … elapsed-1 of this user have fully elapsed by last_ts
-            elapsed=whole_periods(pl.col("anchor"), last_ts, period_).fill_null(0),
-        )
-        .collect()
-    )
-
-    if max_periods is not None:
-        n_k = max_periods
+    if not isinstance(getattr(journeys, "reach", None), Reach):
+        anchor_col = f"reach_{stage}"
+        if anchor_col not in journeys.table.columns:
+            raise ActivityError(
+                f"the journeys table has no column {anchor_col!r} for stage "
+                f"{journeys.stages[stage]!r}: rebuild the journeys from the same factory"
+            )
+    act = _aligned(journeys, activity)
+    last_us = _micros(journeys.last_ts)
+    if stage == 0:
+        table = _reach0_table(act, period_, mode_, max_periods, last_us)
     else:
-        n_k = max(int(users.select(pl.col("elapsed").max()).item()), 1) if users.height else 0
-    cohorts = users.group_by("cohort").agg(cohort_users=pl.len())
-    grid = cohorts.join(
-        pl.DataFrame({"period": pl.int_range(0, n_k, eager=True, dtype=pl.Int64)}),
-        how="cross",
-    )
-
-    def users_beyond(column: str) -> pl.DataFrame:
-        # how many users per cohort have `column` > k, for every k of the grid
-        hist = users.group_by("cohort", column).agg(n=pl.len())
-        return (
-            grid.select("cohort", "period")
-            .join(hist, on="cohort")
-            .filter(pl.col(column) > pl.col("period"))
-            .group_by("cohort", "period")
-            .agg(pl.col("n").sum())
-        )
-
-    eligible = users_beyond("elapsed").rename({"n": "eligible_users"})
-    length = fixed_length_us(period_)
-    if mode_ == "on" and length is not None:
-        # Fixed-length periods: k is integer arithmetic on the offsets, deduplicated
-        # within each user's list before anything is exploded.
-        delta = (pl.col("anchor") - pl.col("reach_0")).dt.total_microseconds()
-        periods_active = (
-            users.lazy()
-            .select(
-                "cohort", "elapsed", period=((pl.col("offsets") - delta) // length).list.unique()
-            )
-            .explode("period")
-            .filter((pl.col("period") >= 0) & (pl.col("period") < pl.col("elapsed")))
-            .group_by("cohort", "period")
-            .agg(active_users=pl.len())
-            .collect()
-        )
-    elif mode_ == "on":
-        periods_active = (
-            users.lazy()
-            .select("user_id", "cohort", "anchor", "elapsed", "reach_0", "offsets")
-            .explode("offsets")
-            .drop_nulls("offsets")
-            .with_columns(ts=pl.col("reach_0") + pl.duration(microseconds=pl.col("offsets")))
-            .filter(pl.col("ts") >= pl.col("anchor"))
-            .with_columns(period=whole_periods(pl.col("anchor"), pl.col("ts"), period_))
-            .filter(pl.col("period") < pl.col("elapsed"))
-            .unique(["user_id", "period"])
-            .group_by("cohort", "period")
-            .agg(active_users=pl.len())
-            .collect()
-        )
-    else:
-        last_active = (
-            users.with_columns(
-                ts=pl.col("reach_0") + pl.duration(microseconds=pl.col("offsets").list.max())
-            )
-            .with_columns(
-                # active at or after period k's start <=> last activity lies in period >= k
-                reach=pl.when(pl.col("ts") >= pl.col("anchor"))
-                .then(whole_periods(pl.col("anchor"), pl.col("ts"), period_) + 1)
-                .otherwise(0)
-            )
-            .with_columns(reach=pl.min_horizontal("reach", "elapsed"))
-        )
-        hist = last_active.group_by("cohort", "reach").agg(n=pl.len())
-        periods_active = (
-            grid.select("cohort", "period")
-            .join(hist, on="cohort")
-            .filter(pl.col("reach") > pl.col("period"))
-            .group_by("cohort", "period")
-            .agg(active_users=pl.col("n").sum())
-        )
-
-    table = (
-        grid.join(eligible, on=["cohort", "period"], how="left")
-        .join(periods_active, on=["cohort", "period"], how="left")
-        .with_columns(
-            pl.col("cohort_users").cast(pl.Int64),
-            pl.col("eligible_users").fill_null(0).cast(pl.Int64),
-            pl.col("active_users").fill_null(0).cast(pl.Int64),
-        )
-        .pipe(_with_rate)
-        .select("cohort", "cohort_users", "period", "eligible_users", "active_users", "rate")
-        .sort("cohort", "period")
-    )
+        table = _table(_anchored_matrix(journeys, act, stage, period_, last_us), mode_, max_periods)
     return RetentionResult(
-        table=table,
+        # A copy (of the column references only): the remembered table stays as made.
+        table=table.clone(),
         period=period_,
         mode=mode_,
         cohort_by=journeys.stages[stage],
