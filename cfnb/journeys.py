@@ -478,8 +478,20 @@ def _within_limits(
 def _lifecycle_reach(
     state: _Lifecycle, stages: Sequence[StageLike], window: int | None
 ) -> tuple[_BOOL, _I64, _I64]:
-    reached = _within_limits(state.raw_ts, state.raw_pos >= 0, stages, window)
-    return reached, state.raw_ts, state.raw_pos[:, 0]
+    # The chains do not depend on the limits: what each limit admits is kept with them,
+    # so a window edit is one comparison per stage.
+    memo = state._memo
+    key = ("within ok", tuple(s.within for s in stages))
+    ok = memo.get(key)
+    if ok is None:
+        ok = memo[key] = _within_limits(state.raw_ts, state.raw_pos >= 0, stages, None)
+    if window is None:
+        return ok, state.raw_ts, state.raw_pos[:, 0]
+    since = memo.get("since start")
+    if since is None:
+        since = memo["since start"] = state.raw_ts - state.raw_ts[:, :1]
+    # ``since`` never decreases along a chain, so the window keeps ``ok`` cumulative.
+    return ok & (since <= window), state.raw_ts, state.raw_pos[:, 0]
 
 
 # --------------------------------------------------------------------------- best path
@@ -631,10 +643,14 @@ class Reach:
         """Number of acquired users."""
         return int(self.reached.shape[0])
 
-    @property
-    def levels(self) -> _I64:
-        """How many stages each user reached (1 … stages)."""
-        return self.reached.sum(axis=1, dtype=np.int64)
+    @cached_property
+    def levels(self) -> npt.NDArray[np.int8]:
+        """How many stages each user reached (0 … stages; a stage counts when reached,
+        whether or not the ones before it were)."""
+        level = np.zeros(self.reached.shape[0], dtype=np.int8)
+        for i in range(self.reached.shape[1]):  # a contiguous pass per stage
+            level += self.reached[:, i]
+        return level
 
 
 @dataclass(frozen=True, eq=False)
@@ -768,6 +784,28 @@ class Journeys:
             return bool(np.array_equal(self._pos0, other._pos0))
         columns = ["user_id", "reach_0"]
         return self.table.select(columns).equals(other.table.select(columns))
+
+    def window_us(self) -> int | None:
+        """The spec's ``window`` in microseconds (``None``: unbounded)."""
+        return _micros(self.factory.window)
+
+    def within_key(self) -> tuple[object, ...]:
+        """The stages' ``within`` limits, as a key for what depends on them."""
+        return tuple(s.within for s in self.factory.stages)
+
+    def within_ok(self) -> _BOOL:
+        """Per user and stage of the chains before limits (see :meth:`unlimited`): the
+        chain reaches that stage and every step so far keeps its ``within``."""
+        chains = self.unlimited()
+        if chains is None:
+            raise ValueError("only lifecycle journeys have chains before limits")
+        stages = list(self.factory.stages)
+        # The same entry _lifecycle_reach keeps.
+        return self.cached(
+            ("within ok", self.within_key()),
+            lambda: _within_limits(chains.ts, chains.reached, stages, None),
+            scope="chains",
+        )
 
     def by_position(self) -> tuple[LogIndex, _I64] | None:
         """The log index and each user's ``reach_0`` position in it, in table order.

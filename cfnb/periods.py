@@ -150,6 +150,24 @@ def start_days(us: npt.NDArray[np.int64], period: str) -> npt.NDArray[np.int64]:
     return months.astype("datetime64[D]").astype(np.int64)
 
 
+def end_days(starts: npt.NDArray[np.int64], period: str) -> npt.NDArray[np.int64]:
+    """The exclusive end (days since 1970-01-01) of the calendar periods starting on
+    ``starts``: :func:`period_end` for many, as integers.
+
+    Examples
+    --------
+    >>> end_days(np.array([0, 31]), "month").tolist()
+    [31, 59]
+    """
+    period = check_period(period)
+    if period == "day":
+        return starts + 1
+    if period == "week":
+        return starts + 7
+    months = starts.astype("datetime64[D]").astype("datetime64[M]") + 1
+    return months.astype("datetime64[D]").astype(np.int64)
+
+
 def starts_between(first_us: int, last_us: int, period: str) -> npt.NDArray[np.int64]:
     """Starts (days since 1970-01-01) of every calendar period from the one holding
     ``first_us`` to the one holding ``last_us`` (microseconds, UTC): :func:`period_range`

@@ -95,6 +95,11 @@ class Anchors:
         return int(self.us.size)
 
     @functools.cached_property
+    def per_day(self) -> I64:
+        """Users per anchor day."""
+        return np.bincount(self.day, minlength=self.days.size)
+
+    @functools.cached_property
     def time_of_day(self) -> I64:
         """The anchor's microseconds since its UTC midnight."""
         found: I64 = self.us - self.days[self.day] * DAY_US
@@ -146,12 +151,7 @@ def anchored(
     """
     counts = np.diff(bounds)
     if shift is not None or upto is not None or not has_anchor.all():
-        user = np.repeat(np.arange(counts.size), counts)
-        values = values - shift[user] if shift is not None else values
-        keep = has_anchor[user] & (values >= 0)
-        if upto is not None:
-            keep &= values <= upto[user]
-        values, counts = values[keep], np.bincount(user[keep], minlength=counts.size)
+        values, counts = _kept(values, bounds, has_anchor, shift, upto)
     counts, us = counts[has_anchor], anchor[has_anchor]
     bounds = np.zeros(us.size + 1, dtype=np.int64)
     np.cumsum(counts, out=bounds[1:])
@@ -168,6 +168,33 @@ def anchored(
         return anchored(values, bounds, us, everyone, shift=np.zeros(us.size, dtype=np.int64))
     day, days = _anchor_days(us)
     return Anchors(us=us, day=day, days=days, last=last), values, bounds
+
+
+def _kept(
+    values: I64, bounds: I64, has_anchor: Bool, shift: I64 | None, upto: I64 | None
+) -> tuple[I64, I64]:
+    """The instants of :func:`anchored` moved by ``shift`` and filtered; their counts."""
+    counts = np.diff(bounds)
+    kept = np.zeros(counts.size, dtype=np.int64)
+    parts = []
+    # One bound per user: nothing is kept of a user without an anchor.
+    limit = np.iinfo(np.int64).max if upto is None else upto
+    bound = np.where(has_anchor, limit, -1) if upto is not None or not has_anchor.all() else None
+    for u0, u1 in _runs(bounds, _CHUNK):
+        b0, b1 = int(bounds[u0]), int(bounds[u1])
+        n = counts[u0:u1]
+        v = values[b0:b1]
+        if shift is not None:
+            v = v - np.repeat(shift[u0:u1], n)
+        keep = v >= 0
+        if bound is not None:
+            keep &= v <= np.repeat(bound[u0:u1], n)
+        total = np.zeros(v.size + 1, dtype=np.int64)
+        np.cumsum(keep, out=total[1:])
+        ends = total[bounds[u0 : u1 + 1] - b0]
+        kept[u0:u1] = ends[1:] - ends[:-1]
+        parts.append(v.compress(keep))
+    return (np.concatenate(parts) if parts else values[:0]), kept
 
 
 def _scan(values: I64, bounds: I64) -> tuple[I64, bool, bool]:
@@ -413,7 +440,7 @@ def _by_cohort(period: Period, anchors: Anchors, active: I64, last: I64) -> Peri
     new[1:] = start[1:] != start[:-1]
     runs = np.flatnonzero(new)
     cohort = np.cumsum(new) - 1
-    users = np.bincount(cohort[anchors.day], minlength=runs.size)
+    users = np.bincount(cohort, weights=anchors.per_day, minlength=runs.size)
     if runs.size and active.shape[1]:
         summed = np.add.reduceat(active, runs, axis=0)
     else:
@@ -482,7 +509,8 @@ def matrix(
     active[:, :shown] = source.active[:, :shown]
     # Every period a user was active in lies at or before the one holding last_us; only
     # that one, their last active, has not elapsed: take it out.
-    running = (j - 1 == el) & (el >= 0) & (el < k)
+    j_on = np.arange(hist_on.shape[1], dtype=np.int64)[None, :, None]
+    running = (j_on - 1 == el) & (el >= 0) & (el < k)
     cell = np.broadcast_to(cohort * k + el, hist_on.shape)[running]
     taken = np.bincount(cell, weights=hist_on[running], minlength=n_cohorts * k)
     active -= taken.astype(np.int64).reshape(n_cohorts, k)

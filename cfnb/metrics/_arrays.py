@@ -23,7 +23,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -37,15 +38,20 @@ from cfnb.sources import encode
 __all__ = [
     "QUANTILES",
     "cached",
+    "CohortCounts",
+    "as_dates",
     "cohort_codes",
+    "cohort_count_arrays",
     "cohort_counts",
     "first_reach0_us",
     "group_codes",
     "period_counts",
     "quantiles_of",
+    "Steps",
     "reach_of",
     "stage_days",
     "steps",
+    "users_by_group",
 ]
 
 _T = TypeVar("_T")
@@ -142,15 +148,24 @@ def cohort_codes(journeys: Any, period: str) -> tuple[I64, I64]:
     return cached(journeys, ("cohorts", period), compute, by_reach0=True)
 
 
-def cohort_counts(journeys: Any, period: str) -> pl.DataFrame:
-    """Per cohort (calendar period of ``reach_0`` holding a user) and stage ``i``.
+@dataclass(frozen=True, eq=False)
+class CohortCounts:
+    """Per cohort and stage (arrays of shape ``(cohorts, stages)``): users reaching the
+    stage (``users``), users reaching the stage before it (``entered``; column 0 unused)
+    and users reaching both (``passed``; column 0 unused). ``starts``: each cohort's
+    first day (days since 1970-01-01), ascending; cohorts are the periods of ``reach_0``
+    holding at least one user."""
 
-    Columns: ``cohort`` (Date), ``stage`` (Int64), ``users`` (``reach_i`` set),
-    ``users_in`` (``reach_{i-1}`` set; null for stage 0), ``users_out`` (``reach_{i-1}``
-    and ``reach_i`` set; null for stage 0). Sorted by cohort, then stage.
-    """
+    starts: I64
+    users: I64
+    entered: I64
+    passed: I64
 
-    def compute() -> pl.DataFrame:
+
+def cohort_count_arrays(journeys: Any, period: str) -> CohortCounts:
+    """The :class:`CohortCounts` of ``journeys`` by ``period`` (kept with the reach)."""
+
+    def compute() -> CohortCounts:
         reach = reach_of(journeys)
         n = reach.reached.shape[1]
         code, starts = cohort_codes(journeys, period)
@@ -158,16 +173,16 @@ def cohort_counts(journeys: Any, period: str) -> pl.DataFrame:
         acquired = code >= 0
         if reach.cumulative:
             # Reaching stage i means reaching every stage before it: one count per level.
-            levels = reach.reached.sum(axis=1, dtype=np.int64)
-            at = np.bincount(code[acquired] * (n + 1) + levels[acquired], minlength=c * (n + 1))
+            key = code * (n + 1) + reach.levels
+            at = np.bincount(key if acquired.all() else key[acquired], minlength=c * (n + 1))
             at_least = np.cumsum(at.reshape(c, n + 1)[:, ::-1], axis=1)[:, ::-1]
-            users = at_least[:, 1:]
+            users = at_least[:, 1:].astype(np.int64)
             entered = np.column_stack([users[:, :1], users[:, :-1]])
             passed = users
         else:
             users = np.empty((c, n), dtype=np.int64)
-            entered = np.empty((c, n), dtype=np.int64)
-            passed = np.empty((c, n), dtype=np.int64)
+            entered = np.zeros((c, n), dtype=np.int64)
+            passed = np.zeros((c, n), dtype=np.int64)
             reached = reach.reached[acquired]
             kept = code[acquired]
             for i in range(n):
@@ -176,19 +191,36 @@ def cohort_counts(journeys: Any, period: str) -> pl.DataFrame:
                     entered[:, i] = np.bincount(kept[reached[:, i - 1]], minlength=c)
                     both = reached[:, i - 1] & reached[:, i]
                     passed[:, i] = np.bincount(kept[both], minlength=c)
-        stage = np.tile(np.arange(n, dtype=np.int64), c)
-        first = pl.Series(stage == 0)
-        return pl.DataFrame(
-            {
-                "cohort": pl.Series(np.repeat(starts, n).astype(np.int32)).cast(pl.Date),
-                "stage": stage,
-                "users": users.reshape(-1).astype(np.int64),
-                "users_in": pl.Series(entered.reshape(-1).astype(np.int64)).set(first, None),
-                "users_out": pl.Series(passed.reshape(-1).astype(np.int64)).set(first, None),
-            }
-        )
+        return CohortCounts(starts, users, entered, passed)
 
-    return cached(journeys, ("cohort counts", period), compute)
+    return cached(journeys, ("cohort count arrays", period), compute)
+
+
+def cohort_counts(journeys: Any, period: str) -> pl.DataFrame:
+    """Per cohort (calendar period of ``reach_0`` holding a user) and stage ``i``.
+
+    Columns: ``cohort`` (Date), ``stage`` (Int64), ``users`` (``reach_i`` set),
+    ``users_in`` (``reach_{i-1}`` set; null for stage 0), ``users_out`` (``reach_{i-1}``
+    and ``reach_i`` set; null for stage 0). Sorted by cohort, then stage.
+    """
+    counts = cohort_count_arrays(journeys, period)
+    c, n = counts.users.shape
+    stage = np.tile(np.arange(n, dtype=np.int64), c)
+    first = pl.Series(stage == 0)
+    return pl.DataFrame(
+        {
+            "cohort": as_dates(np.repeat(counts.starts, n)),
+            "stage": stage,
+            "users": counts.users.reshape(-1),
+            "users_in": pl.Series(counts.entered.reshape(-1)).set(first, None),
+            "users_out": pl.Series(counts.passed.reshape(-1)).set(first, None),
+        }
+    )
+
+
+def as_dates(days: I64) -> pl.Series:
+    """Days since 1970-01-01 as a ``pl.Date`` series."""
+    return pl.Series(days.astype(np.int32)).cast(pl.Date)
 
 
 def period_counts(journeys: Any, stage: int, period: str) -> tuple[I64, I64]:
@@ -196,8 +228,12 @@ def period_counts(journeys: Any, stage: int, period: str) -> tuple[I64, I64]:
     since 1970-01-01, ascending) and their users."""
 
     def compute() -> tuple[I64, I64]:
-        reached = reach_of(journeys).reached[:, stage]
-        days = stage_days(journeys, stage, period)[reached]
+        reach = reach_of(journeys)
+        reached = reach.reached[:, stage]
+        if stage == 0:
+            days = stage_days(journeys, 0, period)[reached]
+        else:  # the few users who got that far
+            days = start_days(reach.ts[reached, stage], period)
         if not days.size:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         low = int(days.min())
@@ -245,40 +281,98 @@ def group_codes(journeys: Any, by: str) -> tuple[I64, pl.Series]:
     return cached(journeys, ("segment codes", by), compute, by_reach0=True)
 
 
-def steps(journeys: Any, stage: int, by: str | None = None) -> tuple[F64, I64, I64 | None]:
-    """The users who can pass from stage ``stage - 1`` to ``stage``, and how long it took.
+@dataclass(frozen=True, eq=False)
+class Steps:
+    """The users who can pass from one stage to the next, ordered by group, then seconds.
 
-    Returns the seconds (as the funnel measures them), the users' rows, and their group
-    codes (``by``: a segment column, ``"cohort"``, or ``None``), ordered by group, then by
-    seconds. For lifecycle journeys the users are those of the chains before limits (see
-    ``Journeys.unlimited``), so the order is sorted once and every window, ``within``,
-    period or segment edit only filters it; otherwise they are the users reaching both.
+    ``secs`` is the time the step took (as the funnel measures it), ``rows`` the users'
+    rows, ``group`` their group codes (``None``: no split), ``since_start`` (for chains
+    before limits, see ``Journeys.unlimited``) the microseconds from ``reach_0`` to the
+    step, which the ``window`` bounds.
+    """
+
+    secs: F64
+    rows: I64
+    group: npt.NDArray[np.integer] | None
+    since_start: I64 | None
+    chains: bool
+
+
+def steps(journeys: Any, stage: int, by: str | None = None) -> Steps:
+    """The :class:`Steps` into ``stage`` (from ``stage - 1``), split by ``by`` (a segment
+    column, ``"cohort"``, or ``None``).
+
+    For lifecycle journeys the users are those of the chains before limits (see
+    ``Journeys.unlimited``): the order is sorted once, and every window, ``within``,
+    period or segment edit only filters it. Otherwise they are the users reaching both.
     """
     unlimited = getattr(journeys, "unlimited", None)
     chains: Reach | None = unlimited() if unlimited is not None else None
     base = chains if chains is not None else reach_of(journeys)
     scope = "chains" if chains is not None else "reach"
 
-    def by_seconds() -> tuple[F64, I64]:
+    def by_seconds() -> Steps:
         both = np.flatnonzero(base.reached[:, stage] & base.reached[:, stage - 1])
-        secs = (base.ts[both, stage] - base.ts[both, stage - 1]).astype(np.float64) / 1e6
+        # Times the reciprocal, as Polars divides a column by a number (the funnel's
+        # seconds were always Polars'; this keeps them to the last bit).
+        micros = (base.ts[both, stage] - base.ts[both, stage - 1]).astype(np.float64)
+        secs = micros * (1.0 / 1e6)
         order = np.argsort(secs, kind="stable")
-        return secs[order], both[order]
+        rows = both[order]
+        since = base.ts[rows, stage] - base.ts[rows, 0] if chains is not None else None
+        return Steps(secs[order], rows, None, since, chains is not None)
 
-    secs, rows = cached(journeys, ("steps", stage), by_seconds, scope=scope)
+    plain: Steps = cached(journeys, ("steps", stage), by_seconds, scope=scope)
     if by is None:
-        return secs, rows, None
+        return plain
     period = journeys.period
 
-    def by_group() -> tuple[F64, I64, I64]:
+    def by_group() -> Steps:
         codes = cohort_codes(journeys, period)[0] if by == "cohort" else group_codes(journeys, by)[0]
-        group = codes[rows]
+        group = codes[plain.rows]
         # A stable sort of small codes is one radix pass, and keeps seconds ascending.
-        order = np.argsort(group.astype(np.uint16 if group.max(initial=0) < 65_536 else np.int64), kind="stable")
-        return secs[order], rows[order], group[order]
+        if group.max(initial=0) < 65_536:
+            group = group.astype(np.uint16)
+        order = np.argsort(group, kind="stable")
+        since = plain.since_start[order] if plain.since_start is not None else None
+        return Steps(plain.secs[order], plain.rows[order], group[order], since, plain.chains)
 
     key = ("steps by", stage, by, period if by == "cohort" else None)
     return cached(journeys, key, by_group, scope=scope)
+
+
+def _admitted(journeys: Any, found: Steps, stage: int) -> Bool:
+    """Which of ``found``'s users reach ``stage`` under the journeys' limits."""
+    if not found.chains or found.since_start is None:
+        reach = reach_of(journeys)
+        return reach.reached[found.rows, stage] & reach.reached[found.rows, stage - 1]
+    # Chains before limits: a user reaches the stage when every step so far keeps its
+    # ``within`` (kept per within-setting) and the step lies in the window.
+    within = journeys.within_ok()
+    key = ("within ok at", stage, id(found), journeys.within_key())
+    ok: Bool = cached(journeys, key, lambda: within[found.rows, stage], scope="chains")
+    window = journeys.window_us()
+    return ok if window is None else ok & (found.since_start <= window)
+
+
+def users_by_group(journeys: Any, groups: I64 | None, n_groups: int) -> I64:
+    """Users reaching each stage, per group: ``(groups, stages)`` counts (one group when
+    ``groups`` is ``None``; users in group -1 are left out)."""
+    reach = reach_of(journeys)
+    n = reach.reached.shape[1]
+    code = np.zeros(reach.users, dtype=np.int64) if groups is None else groups
+    if reach.cumulative:
+        # Reaching stage i means reaching every stage before it: one count per level.
+        key = code * (n + 1) + reach.levels
+        if groups is not None and groups.min(initial=0) < 0:
+            key = key[groups >= 0]
+        at = np.bincount(key, minlength=n_groups * (n + 1)).reshape(n_groups, n + 1)
+        return np.cumsum(at[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.int64)
+    out = np.empty((n_groups, n), dtype=np.int64)
+    for i in range(n):
+        hit = reach.reached[:, i] & (code >= 0)
+        out[:, i] = np.bincount(code[hit], minlength=n_groups)
+    return out
 
 
 def quantiles_of(
@@ -292,14 +386,13 @@ def quantiles_of(
     last bit: with ``f = (count - 1) q`` and ``i = floor(f)``, the value is ``v[i]`` when
     ``v[i] == v[i + 1]``, else ``(f - i) (v[i + 1] - v[i]) + v[i]``.
     """
-    reach = reach_of(journeys)
-    secs, rows, group = steps(journeys, stage, by if groups is not None else None)
-    keep = reach.reached[rows, stage] & reach.reached[rows, stage - 1]
-    ordered = secs[keep]
-    if group is None:
+    found = steps(journeys, stage, by if groups is not None else None)
+    keep = _admitted(journeys, found, stage)
+    ordered = found.secs[keep]
+    if found.group is None:
         bounds = np.array([0, ordered.size], dtype=np.int64)
     else:
-        counts = np.bincount(group[keep], minlength=n_groups)
+        counts = np.bincount(found.group[keep], minlength=n_groups)
         bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return {name: _from_sorted(ordered, bounds, q) for name, q in QUANTILES}
 

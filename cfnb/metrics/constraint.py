@@ -67,10 +67,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cfnb.errors import MetricError, did_you_mean
-from cfnb.metrics._arrays import cached, cohort_counts, reach_of
+from cfnb.metrics._arrays import as_dates, cached, cohort_count_arrays, reach_of
 from cfnb.metrics._inputs import (
     PERIOD_LENGTH,
     FactoryLike,
@@ -83,7 +85,7 @@ from cfnb.metrics._inputs import (
 )
 from cfnb.metrics._render import count, html_table, json_rows, json_value, pct
 from cfnb.metrics.throughput import OUTSIDE, RUN_LENGTH, XmR, throughput, xmr
-from cfnb.periods import period_end, period_noun, period_start, utc_datetime
+from cfnb.periods import end_days, period_end, period_noun, period_start, utc_datetime
 from cfnb.stats import newcombe_interval
 
 __all__ = [
@@ -211,37 +213,77 @@ _COHORT_SCHEMA = {
 }
 
 
-def _cohort_links(j: JourneysLike, s: _Setup, recent: int) -> pl.DataFrame:
-    """Per cohort and link: users in, users out, rate, complete, recent.
+@dataclass(frozen=True, eq=False)
+class _Links:
+    """Per link ``i`` (1 … stages - 1) and cohort (arrays of shape ``(links, cohorts)``)."""
+
+    starts: npt.NDArray[np.int64]  # each cohort's first day (days since 1970-01-01)
+    users_in: npt.NDArray[np.int64]
+    users_out: npt.NDArray[np.int64]
+    complete: npt.NDArray[np.bool_]
+    recent: npt.NDArray[np.bool_]
+
+    def rates(self) -> npt.NDArray[np.float64]:
+        """``users_out / users_in`` (NaN where nobody entered)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.users_in > 0, self.users_out / self.users_in, np.nan)
+
+
+def _links(j: JourneysLike, s: _Setup, recent: int) -> _Links | None:
+    """Per cohort and link: users in, users out, complete, recent (``None``: no cohort).
 
     A cohort is a period in which someone was acquired: a period with no acquisition (a
     gap, or a log that runs on after its last arrival) has no cohort, so it can be
     neither "recent" nor a zero in the variation of the input.
     """
     if reach_of(j).users == 0 or s.last_ts is None or len(s.names) < 2:
+        return None
+    counts = cohort_count_arrays(j, s.period)
+    ends = end_days(counts.starts, s.period) * _DAY_US
+    last = _micros(s.last_ts)
+    complete = np.zeros((len(s.names) - 1, counts.starts.size), dtype=bool)
+    for i, h in enumerate(s.horizons[1:]):
+        if h is not None:
+            complete[i] = ends + h // dt.timedelta(microseconds=1) <= last
+    # The newest `recent` complete cohorts of each link are its recent ones.
+    newer = np.cumsum(complete[:, ::-1], axis=1)[:, ::-1]
+    return _Links(
+        starts=counts.starts,
+        users_in=counts.entered[:, 1:].T.copy(),
+        users_out=counts.passed[:, 1:].T.copy(),
+        complete=complete,
+        recent=complete & (newer <= recent),
+    )
+
+
+def _cohort_links(links: _Links | None, s: _Setup) -> pl.DataFrame:
+    """The cohorts table of :class:`ConstraintResult`: per link and cohort, users in,
+    users out, rate, complete, recent (sorted by link, then cohort)."""
+    if links is None:
         return pl.DataFrame(schema=_COHORT_SCHEMA)
-    counts = cohort_counts(j, s.period).filter(pl.col("stage") > 0)
-    horizon = pl.Series(s.horizons, dtype=pl.Duration("us"))
-    ends = period_end(pl.col("cohort"), s.period)
-    out = counts.select(
-        "cohort",
-        link=pl.col("stage"),
-        stage=pl.col("stage").replace_strict(range(len(s.names)), list(s.names), return_dtype=pl.String),
-        users_in=pl.col("users_in"),
-        users_out=pl.col("users_out"),
-        rate=pl.when(pl.col("users_in") > 0).then(pl.col("users_out") / pl.col("users_in")),
-        complete=pl.when(pl.col("stage").replace_strict(range(len(horizon)), horizon).is_not_null())
-        .then(ends + pl.col("stage").replace_strict(range(len(horizon)), horizon) <= pl.lit(s.last_ts))
-        .otherwise(False),
+    n_links, c = links.users_in.shape
+    rate = links.rates().reshape(-1)
+    return pl.DataFrame(
+        {
+            "cohort": as_dates(np.tile(links.starts, n_links)),
+            "link": np.repeat(np.arange(1, n_links + 1, dtype=np.int64), c),
+            "stage": pl.Series(np.repeat(np.array(s.names[1:], dtype=object), c), dtype=pl.String),
+            "users_in": links.users_in.reshape(-1),
+            "users_out": links.users_out.reshape(-1),
+            "rate": pl.Series(rate).fill_nan(None),
+            "complete": links.complete.reshape(-1),
+            "recent": links.recent.reshape(-1),
+        },
+        schema=_COHORT_SCHEMA,
     )
-    # Rank complete cohorts newest first within each link; the first `recent` are "recent".
-    rank = (
-        pl.when(pl.col("complete"))
-        .then(pl.col("cohort").rank("ordinal", descending=True).over("link", "complete"))
-        .otherwise(None)
-    )
-    out = out.with_columns(recent=(rank <= recent).fill_null(False))
-    return out.select(list(_COHORT_SCHEMA)).sort("link", "cohort")
+
+
+def _micros(moment: dt.datetime) -> int:
+    return (utc_datetime(moment) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_DAY_US = 86_400_000_000
 
 
 def _throughput_series(j: JourneysLike, s: _Setup) -> pl.DataFrame:
@@ -434,15 +476,6 @@ def constraint(
     return _analyse(journeys, s, recent, min_cohort_users, min_periods)
 
 
-def _best_cohort(rows: pl.DataFrame, min_users: int) -> tuple[float, dt.date] | None:
-    ok = rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())
-    if ok.height == 0:
-        return None
-    # Ties go to the newest cohort: the most recent demonstration of that rate.
-    best = ok.sort(["rate", "cohort"], descending=[True, True]).row(0, named=True)
-    return float(best["rate"]), best["cohort"]
-
-
 def _variation(values: pl.Series) -> tuple[float, float, float] | None:
     """Coefficient of variation (sample sd / mean), min and max; ``None`` under 2 values."""
     if values.len() < 2:
@@ -486,51 +519,62 @@ class _Facts:
 
 def _facts(j: JourneysLike, s: _Setup, recent: int, min_users: int, min_periods: int) -> _Facts:
     h = s.happy
-    cohorts = _cohort_links(j, s, recent)
+    links = _links(j, s, recent)
     series = _throughput_series(j, s)
     chart = _chart([float(v) for v in series["happy"].to_list()], min_periods)
-    recents = cohorts.filter(pl.col("recent")).partition_by("link", as_dict=True)
-    empty = cohorts.head(0)
-
-    def rows_of(link: int) -> pl.DataFrame:
-        return recents.get((link,), empty)
-
+    n_links = len(s.names) - 1
+    if links is None:
+        none = np.zeros((n_links, 0), dtype=np.int64)
+        links = _Links(none, none, none, none.astype(bool), none.astype(bool))
+    rates = links.rates()
     # Throughput per period, measured on the same cohorts as the last link's rate: the
     # happy customers made per recent cohort complete through the happy stage. In a
     # steady factory it equals happy customers per calendar period; unlike the calendar
     # count it is not dragged down by a ramp-up, by cohorts still in progress, or by a
     # log that runs on after its last arrival.
-    yields = rows_of(h)["users_out"]
-    tput = float(yields.sum()) / yields.len() if h > 0 and yields.len() else None
-    links = []
-    for i in range(1, len(s.names)):
-        rows = rows_of(i)
-        users_in = int(rows["users_in"].sum())
-        users_out = int(rows["users_out"].sum())
-        eligible = rows.filter(pl.col("users_in") >= min_users, pl.col("rate").is_not_null())
-        links.append(
+    tput = None
+    if h > 0:
+        yields = links.users_out[h - 1][links.recent[h - 1]]
+        tput = float(yields.sum()) / yields.size if yields.size else None
+    facts = []
+    for i in range(n_links):
+        recent_rows = links.recent[i]
+        users_in = int(links.users_in[i][recent_rows].sum())
+        users_out = int(links.users_out[i][recent_rows].sum())
+        eligible = np.flatnonzero(recent_rows & (links.users_in[i] >= min_users) & (links.users_in[i] > 0))
+        best = None
+        if eligible.size:
+            # Ties go to the newest cohort: the most recent demonstration of that rate.
+            newest_first = eligible[::-1]
+            top = newest_first[int(np.argmax(rates[i][newest_first]))]
+            best = float(rates[i][top]), _date(links.starts[top])
+        facts.append(
             _LinkFacts(
                 users_in=users_in,
                 users_out=users_out,
                 rate=users_out / users_in if users_in > 0 else None,
-                cohorts=rows.height,
-                variation=_variation(eligible["rate"]),
-                best=_best_cohort(rows, min_users),
+                cohorts=int(recent_rows.sum()),
+                variation=_variation(pl.Series(rates[i][eligible], dtype=pl.Float64)),
+                best=best,
             )
         )
     # The raw material varies too: acquired users per cohort competes with the link rates
     # for "varies most", since throughput = input x the product of the rates.
-    arrivals = rows_of(1)
+    arrivals = links.users_in[0][links.recent[0]] if n_links else np.zeros(0, np.int64)
     return _Facts(
-        cohorts=cohorts,
+        cohorts=_cohort_links(links if links.starts.size else None, s),
         series=series,
         chart=chart,
         throughput=tput,
-        links=tuple(links),
-        acquired=_variation(arrivals["users_in"].cast(pl.Float64)),
-        arrival_cohorts=arrivals.height,
-        period_over_period=_period_over_period(j, s, cohorts, min_users),
+        links=tuple(facts),
+        acquired=_variation(pl.Series(arrivals.astype(np.float64), dtype=pl.Float64)),
+        arrival_cohorts=int(arrivals.size),
+        period_over_period=_period_over_period(j, s, links, rates, min_users),
     )
+
+
+def _date(days: np.integer | int) -> dt.date:
+    return _EPOCH.date() + dt.timedelta(days=int(days))
 
 
 def _analyse(
@@ -783,47 +827,55 @@ _POP_SCHEMA = {
 
 
 def _period_over_period(
-    j: JourneysLike, s: _Setup, cohorts: pl.DataFrame, min_users: int
+    j: JourneysLike,
+    s: _Setup,
+    links: _Links,
+    rates: npt.NDArray[np.float64],
+    min_users: int,
 ) -> pl.DataFrame:
     """Consecutive cohorts complete through the happy stage: rate up while happy down?"""
     h = s.happy
-    if h == 0 or cohorts.height == 0:
+    if h == 0 or not links.starts.size:
         return pl.DataFrame(schema=_POP_SCHEMA)
-    done = cohorts.filter(pl.col("link") == h, pl.col("complete")).select("cohort")
-    happy = (
-        cohort_counts(j, s.period)
-        .filter(pl.col("stage") == h)
-        .select("cohort", happy=pl.col("users"))
-    )
-    rows = (
-        cohorts.filter(pl.col("link") <= h)
-        .join(done, on="cohort", how="semi")
-        .join(happy, on="cohort", how="left")
-        .with_columns(pl.col("happy").fill_null(0))
-        .sort("link", "cohort")
-    )
-    prev = pl.col("cohort").shift(1).over("link")
-    rows = rows.with_columns(
-        previous_rate=pl.col("rate").shift(1).over("link"),
-        previous_happy=pl.col("happy").shift(1).over("link"),
-        previous_in=pl.col("users_in").shift(1).over("link"),
-        previous_out=pl.col("users_out").shift(1).over("link"),
-        consecutive=prev.is_not_null(),
-    ).filter(pl.col("consecutive"))
-    flags = []
-    for r in rows.iter_rows(named=True):
+    done = np.flatnonzero(links.complete[h - 1])  # cohorts complete through the happy stage
+    if done.size < 2:
+        return pl.DataFrame(schema=_POP_SCHEMA)
+    happy = cohort_count_arrays(j, s.period).users[:, h]
+    now, before = done[1:], done[:-1]  # each cohort and the complete one before it
+    parts: dict[str, list[Any]] = {name: [] for name in _POP_SCHEMA}
+    for i in range(h):
+        into, out = links.users_in[i], links.users_out[i]
         # "Improved" means beyond noise: the whole interval of the change is above 0.
-        up = newcombe_interval(r["users_out"], r["users_in"], r["previous_out"], r["previous_in"])
-        flags.append(
-            r["users_in"] >= min_users
-            and r["previous_in"] >= min_users
-            and up.lower is not None
-            and up.lower > 0
-            and r["happy"] < r["previous_happy"]
-        )
-    return rows.with_columns(
-        improved_while_throughput_fell=pl.Series(flags, dtype=pl.Boolean)
-    ).select(list(_POP_SCHEMA))
+        flags = [
+            bool(
+                into[a] >= min_users
+                and into[b] >= min_users
+                and happy[a] < happy[b]
+                and _improved(int(out[a]), int(into[a]), int(out[b]), int(into[b]))
+            )
+            for a, b in zip(now, before, strict=True)
+        ]
+        parts["cohort"].append(now)
+        parts["link"].append(np.full(now.size, i + 1, dtype=np.int64))
+        parts["stage"].append([s.names[i + 1]] * now.size)
+        parts["rate"].append(rates[i][now])
+        parts["previous_rate"].append(rates[i][before])
+        parts["happy"].append(happy[now])
+        parts["previous_happy"].append(happy[before])
+        parts["improved_while_throughput_fell"].append(flags)
+    cohort = np.concatenate(parts.pop("cohort"))
+    columns = {name: np.concatenate([np.asarray(p) for p in v]) for name, v in parts.items()}
+    return pl.DataFrame(
+        {
+            "cohort": as_dates(links.starts[cohort]),
+            **{k: pl.Series(v).fill_nan(None) if v.dtype.kind == "f" else v for k, v in columns.items()},
+        }
+    ).cast(_POP_SCHEMA)  # type: ignore[arg-type]
+
+
+def _improved(x1: int, n1: int, x2: int, n2: int) -> bool:
+    up = newcombe_interval(x1, n1, x2, n2)
+    return up.lower is not None and up.lower > 0
 
 
 def _nonlinear_notes(pop: pl.DataFrame, noun: str) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from cfnb.metrics._arrays import (
     group_codes,
     quantiles_of,
     reach_of,
+    users_by_group,
 )
 from cfnb.metrics._inputs import FactoryLike, JourneysLike, as_timedelta
 from cfnb.periods import period_end, period_range
@@ -181,12 +182,9 @@ def _count_stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
     groups, labels = _groups(journeys, by)
     k = 1 if labels is None else labels.len()
     columns: dict[str, list[np.ndarray]] = {"users": []} | {q: [] for q, _ in QUANTILES}
+    users = users_by_group(journeys, groups, k)
     for i in range(n):
-        reached = reach.reached[:, i]
-        if groups is None:
-            columns["users"].append(np.array([reached.sum()], dtype=np.int64))
-        else:
-            columns["users"].append(np.bincount(groups[reached], minlength=k).astype(np.int64))
+        columns["users"].append(users[:, i])
         if i == 0:
             for q, _ in QUANTILES:
                 columns[q].append(np.full(k, np.nan))

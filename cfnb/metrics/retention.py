@@ -22,7 +22,12 @@ Semantics, exactly:
   ``rate`` and ``active_users`` are null, never 0.
 
 The per-user precompute, :func:`activity`, is built once per log; :func:`retention` then
-answers any period, mode or cohort choice from it without rescanning the events.
+answers any period, mode or cohort choice from it without rescanning the events. It keeps
+with the activity what it derives from it (each user's active days counted per period kind,
+see :mod:`cfnb.metrics._activity`, and every finished table): after the first matrix,
+another period, mode or ``max_periods`` is one pass over the users, and a question asked
+again (after a window, target or segment edit, which keep the activity) is answered from
+memory.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import polars as pl
 from cfnb.errors import ActivityError
 from cfnb.journeys import Reach
 from cfnb.metrics import _activity
-from cfnb.metrics._arrays import cached, reach_of
+from cfnb.metrics._arrays import cached
 from cfnb.metrics._inputs import DescribedPredicateLike, HasEvents, HasTable, JourneysLike
 from cfnb.metrics._render import html_grid, json_rows, pct_cell
 from cfnb.periods import PERIODS, UTC_US, Period, check_period
@@ -381,8 +386,7 @@ def _aligned(journeys: JourneysLike, act: Activity) -> Activity:
 
 
 def _align(journeys: JourneysLike, act: Activity) -> Activity | None:
-    reach = reach_of(journeys)
-    has, at = reach.reached[:, 0], reach.ts[:, 0]
+    has, at = _reach(journeys, 0)
     act_has, act_at = _reach0(act)
     if (
         has.size == act_has.size
@@ -408,6 +412,16 @@ def _align(journeys: JourneysLike, act: Activity) -> Activity | None:
             "activity(events, journeys) after changing the acquisition stage"
         )
     return Activity(table=joined.select("user_id", "reach_0", "offsets"), condition=act.condition)
+
+
+def _reach(journeys: JourneysLike, stage: int) -> tuple[_activity.Bool, _activity.I64]:
+    """Per journeys row: whether it reached ``stage``, and when (microseconds)."""
+    reach = getattr(journeys, "reach", None)
+    if isinstance(reach, Reach):
+        return reach.reached[:, stage], reach.ts[:, stage]
+    # A hand-made table: read the one column (it may not have the others).
+    column = journeys.table[f"reach_{stage}"].cast(UTC_US)
+    return column.is_not_null().to_numpy(), column.to_physical().fill_null(0).to_numpy()
 
 
 def _user_ids(journeys: JourneysLike) -> pl.Series:
@@ -518,17 +532,16 @@ def _anchored_matrix(
     journeys: JourneysLike, act: Activity, stage: int, period: Period, last_us: int | None
 ) -> _activity.Matrix:
     """The matrix anchored at another stage: offsets moved to each user's anchor."""
-    reach = reach_of(journeys)
-    has, anchor = reach.reached[:, stage], reach.ts[:, stage]
+    has, anchor = _reach(journeys, stage)
     acquired, reach0 = _reach0(act)
     values, bounds = _activity.flat_offsets(act.table["offsets"])
     # Without a reach_0 the offsets have no origin: such a user is in a cohort, never active.
     upto = np.where(acquired, np.iinfo(np.int64).max, -1)
     shift = np.where(acquired, anchor - reach0, 0)
 
-    def counts(upto: _activity.I64) -> tuple[_activity.Anchors, _activity.PeriodCounts]:
+    def counts(limit: _activity.I64) -> tuple[_activity.Anchors, _activity.PeriodCounts]:
         anchors, kept, runs = _activity.anchored(
-            values, bounds, anchor, has, shift=shift, upto=upto
+            values, bounds, anchor, has, shift=shift, upto=limit
         )
         return anchors, _activity.period_counts(anchors, kept, runs, [period])[period]
 
@@ -635,8 +648,8 @@ def retention(
                 f"the journeys table has no column {anchor_col!r} for stage "
                 f"{journeys.stages[stage]!r}: rebuild the journeys from the same factory"
             )
-    act = _aligned(journeys, activity)
     last_us = _micros(journeys.last_ts)
+    act = _aligned(journeys, activity)
     if stage == 0:
         table = _reach0_table(act, period_, mode_, max_periods, last_us)
     else:
