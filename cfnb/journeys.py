@@ -1005,7 +1005,12 @@ def _assemble(
         else:
             reached, ts, pos0 = _best_path_reach(state, stages, window)
         reach = Reach(reached, ts)
-    shared = prior is not None and (prior._pos0 is pos0 or np.array_equal(prior._pos0, pos0))
+    # Lifecycle chains fix each user's acquisition row whatever the limits; in best_path
+    # the window may pick another start.
+    same_chains = prior is not None and prior._state is state and isinstance(state, _Lifecycle)
+    shared = prior is not None and (
+        same_chains or prior._pos0 is pos0 or np.array_equal(prior._pos0, pos0)
+    )
     return Journeys(
         stages=tuple(s.name for s in stages),
         period=factory.period,

@@ -34,6 +34,7 @@ import polars as pl
 from cfnb import charts
 from cfnb.charts.specs import ChartSpecs
 from cfnb.metrics import _arrays
+from cfnb.metrics.funnel import stage_rows
 from cfnb.periods import PERIODS
 from cfnb.spec import (
     AnyEvent,
@@ -611,8 +612,8 @@ def prepare_edits(view: View, specs: ChartSpecs) -> None:
     chains, or the retention activity), and nothing is computed that an edit would not
     ask for:
 
-    * each segment column's value on every user's acquisition row, and each stage's
-      step durations sorted by segment (a segment edit);
+    * each segment column's value on every user's acquisition row, each stage's step
+      durations sorted by segment, and the funnel split by it (a segment edit);
     * the step durations sorted by the current split and by cohort (a window edit only
       filters them);
     * the same spec's metrics and chart layouts by every other period (a period edit).
@@ -634,6 +635,9 @@ def prepare_edits(view: View, specs: ChartSpecs) -> None:
     for by in splits:
         for stage in range(1, n):
             _arrays.steps(journeys, stage, by)
+        if by not in (None, *factory.segment_by[:1]):
+            # Kept with the reach: a segment edit, which keeps the reach, finds it.
+            stage_rows(journeys, by)
     for period in PERIODS:
         if period == factory.period:
             continue

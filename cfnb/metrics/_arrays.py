@@ -296,6 +296,7 @@ class Steps:
     group: npt.NDArray[np.integer] | None
     since_start: I64 | None
     chains: bool
+    bounds: I64 | None = None  # where each group's users start (groups run contiguous)
 
 
 def steps(journeys: Any, stage: int, by: str | None = None) -> Steps:
@@ -335,7 +336,10 @@ def steps(journeys: Any, stage: int, by: str | None = None) -> Steps:
             group = group.astype(np.uint16)
         order = np.argsort(group, kind="stable")
         since = plain.since_start[order] if plain.since_start is not None else None
-        return Steps(plain.secs[order], plain.rows[order], group[order], since, plain.chains)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(group))]).astype(np.int64)
+        return Steps(
+            plain.secs[order], plain.rows[order], group[order], since, plain.chains, bounds
+        )
 
     key = ("steps by", stage, by, period if by == "cohort" else None)
     return cached(journeys, key, by_group, scope=scope)
@@ -389,11 +393,15 @@ def quantiles_of(
     found = steps(journeys, stage, by if groups is not None else None)
     keep = _admitted(journeys, found, stage)
     ordered = found.secs[keep]
-    if found.group is None:
+    if found.group is None or found.bounds is None:
         bounds = np.array([0, ordered.size], dtype=np.int64)
     else:
-        counts = np.bincount(found.group[keep], minlength=n_groups)
-        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # Groups run contiguous: count what each keeps (no pass over group codes).
+        starts = np.zeros(n_groups + 1, dtype=np.int64)
+        starts[: found.bounds.size] = found.bounds
+        starts[found.bounds.size :] = found.bounds[-1]
+        kept = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+        bounds = kept[starts]
     return {name: _from_sorted(ordered, bounds, q) for name, q in QUANTILES}
 
 

@@ -144,13 +144,10 @@ def _seconds(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     return (later - earlier).dt.total_microseconds().cast(pl.Float64) / 1e6
 
 
-def _groups(journeys: JourneysLike, by: str | None) -> tuple[np.ndarray | None, pl.Series | None]:
-    """Per user, the code of its group, and the group values by code (``None``: one group)."""
-    if by is None:
-        return None, None
-    if by == "cohort":
-        codes, starts = cohort_codes(journeys, journeys.period)
-        return codes, pl.Series("cohort", starts.astype(np.int32)).cast(pl.Date)
+def _check_by(journeys: JourneysLike, by: str | None) -> None:
+    """Raise unless ``by`` is ``None``, ``"cohort"`` or a segment column of the journeys."""
+    if by is None or by == "cohort":
+        return
     reserved = {"user_id", *(f"reach_{i}" for i in range(len(journeys.stages)))}
     at = getattr(journeys, "columns_at_reach0", None)
     segments = (
@@ -165,12 +162,25 @@ def _groups(journeys: JourneysLike, by: str | None) -> tuple[np.ndarray | None, 
             f"({choice_list(segments) or 'none: add segment_by to the factory'})"
             f"{suggestion(by, ['cohort', *segments])}",
         )
+
+
+def _groups(journeys: JourneysLike, by: str | None) -> tuple[np.ndarray | None, pl.Series | None]:
+    """Per user, the code of its group, and the group values by code (``None``: one group)."""
+    if by is None:
+        return None, None
+    if by == "cohort":
+        codes, starts = cohort_codes(journeys, journeys.period)
+        return codes, pl.Series("cohort", starts.astype(np.int32)).cast(pl.Date)
     codes, labels = group_codes(journeys, by)
     return codes, labels.alias(by)
 
 
-def _stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
-    """``[by,] step, users, median_seconds, p25_seconds, p75_seconds`` per group and stage."""
+def stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
+    """``[by,] step, users, median_seconds, p25_seconds, p75_seconds`` per group and stage.
+
+    ``by`` may be any event column (the explorer prepares the split by a segment it may
+    switch to); :func:`funnel` checks it is one of the spec's segments first.
+    """
     # Kept with the reach arrays: a period, target or name edit reuses them.
     key = ("funnel rows", by, journeys.period if by == "cohort" else None)
     return cached(journeys, key, lambda: _count_stage_rows(journeys, by))
@@ -260,7 +270,8 @@ def funnel(journeys: JourneysLike, *, by: str | None = None) -> FunnelResult:
     │ Signup ┆ 2     ┆ 0.666667 ┆ 1       ┆ 7200.0         │
     └────────┴───────┴──────────┴─────────┴────────────────┘
     """
-    rows = _stage_rows(journeys, by)
+    _check_by(journeys, by)
+    rows = stage_rows(journeys, by)
     keys = [by] if by else []
     return FunnelResult(_with_rates(rows, journeys.stages, keys), tuple(journeys.stages), by)
 

@@ -536,19 +536,19 @@ def _anchored_matrix(
     acquired, reach0 = _reach0(act)
     values, bounds = _activity.flat_offsets(act.table["offsets"])
     # Without a reach_0 the offsets have no origin: such a user is in a cohort, never active.
-    upto = np.where(acquired, np.iinfo(np.int64).max, -1)
+    origin = np.where(acquired, np.iinfo(np.int64).max, -1)
     shift = np.where(acquired, anchor - reach0, 0)
 
-    def counts(limit: _activity.I64) -> tuple[_activity.Anchors, _activity.PeriodCounts]:
+    def counts(limit: _activity.I64 | None) -> tuple[_activity.Anchors, _activity.PeriodCounts]:
         anchors, kept, runs = _activity.anchored(
             values, bounds, anchor, has, shift=shift, upto=limit
         )
         return anchors, _activity.period_counts(anchors, kept, runs, [period])[period]
 
-    anchors, all_counts = counts(upto)
+    anchors, all_counts = counts(None if acquired.all() else origin)
     found = _activity.matrix(anchors, all_counts, last_us)
     if found is None:
-        on = counts(np.minimum(upto, -1 if last_us is None else last_us - anchor))[1]
+        on = counts(np.minimum(origin, -1 if last_us is None else last_us - anchor))[1]
         found = _activity.matrix(anchors, all_counts, last_us, on)
     assert found is not None
     return found
