@@ -254,7 +254,12 @@ def _prepare(
         for k, s in enumerate(stages)
     )
     tie_pos, tie_src = _order_ties(source, index, base)
-    positions = tuple(_patched(b, tie_pos, tie_src) for b in base)
+    # Rows a stage before ``start`` can use keep their places (see the module docstring):
+    # their positions are the prior ones.
+    positions = tuple(
+        prior.positions[k] if prior is not None and k < start else _patched(b, tie_pos, tie_src)
+        for k, b in enumerate(base)
+    )
     n = len(stages)
     pairs = [
         [
@@ -344,7 +349,7 @@ def _patched(positions: _I64, tie_pos: _I64, tie_src: _I64) -> _I64:
 def _nth(
     positions: _I64,
     after: _I64,
-    owner: _I64,
+    owner: npt.NDArray[np.integer],
     n: int,
     user: npt.NDArray[np.int32],
     used: _BOOL | None,
@@ -360,9 +365,9 @@ def _nth(
     if positions.size == 0:
         return np.full(after.size, -1, dtype=np.int64)
     hit = np.searchsorted(positions, after, side="left") + (n - 1)
-    ok = hit < positions.size
-    ok[ok] = user[positions[hit[ok]]] == owner[ok]
-    return np.where(ok, positions[np.minimum(hit, positions.size - 1)], -1)
+    candidate = positions[np.minimum(hit, positions.size - 1)]
+    ok = (hit < positions.size) & (user[candidate] == owner)
+    return np.where(ok, candidate, -1)
 
 
 def _first_of_user(user: npt.NDArray[np.integer]) -> _BOOL:
@@ -444,8 +449,7 @@ def _lifecycle(
         # Rows at the same time as the previous reach count as "at or after" it.
         after = rows.index.tie_start(prev)
         taken_here = used if rows.overlaps[i] else None
-        owner = user[prev].astype(np.int64)
-        hit = _nth(positions, after, owner, stages[i].times, user, taken_here)
+        hit = _nth(positions, after, user[prev], stages[i].times, user, taken_here)
         got = hit >= 0
         reached_at, found = alive[got], hit[got]
         raw_pos[reached_at, i] = found
@@ -759,6 +763,12 @@ class Journeys:
         with self._lock:
             store[key] = value
         return value
+
+    def kept(self, key: Hashable, *, scope: str = "reach") -> Any:
+        """The value :meth:`cached` keeps under ``key``, or ``None`` if none is kept yet."""
+        stores = {"reach": self.reach._memo, "reach0": self._shared, "chains": self._state._memo}
+        with self._lock:
+            return stores[scope].get(key)
 
     def unlimited(self) -> Reach | None:
         """The chains before ``within`` and ``window`` apply, as reach arrays (lifecycle).

@@ -390,7 +390,12 @@ def quantiles_of(
     last bit: with ``f = (count - 1) q`` and ``i = floor(f)``, the value is ``v[i]`` when
     ``v[i] == v[i + 1]``, else ``(f - i) (v[i + 1] - v[i]) + v[i]``.
     """
-    found = steps(journeys, stage, by if groups is not None else None)
+    split = by if groups is not None else None
+    if not _has_steps(journeys, stage, split):
+        # Sorting every user's step time pays off only over several edits: the first
+        # time, select the quantiles (the explorer sorts them ahead, prepare_edits).
+        return _selected_quantiles(journeys, stage, groups, n_groups)
+    found = steps(journeys, stage, split)
     keep = _admitted(journeys, found, stage)
     ordered = found.secs[keep]
     if found.group is None or found.bounds is None:
@@ -403,6 +408,47 @@ def quantiles_of(
         kept = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
         bounds = kept[starts]
     return {name: _from_sorted(ordered, bounds, q) for name, q in QUANTILES}
+
+
+def _has_steps(journeys: Any, stage: int, by: str | None) -> bool:
+    kept = getattr(journeys, "kept", None)
+    if kept is None:
+        return False
+    scope = "chains" if journeys.unlimited() is not None else "reach"
+    key = ("steps", stage) if by is None else ("steps by", stage, by, journeys.period if by == "cohort" else None)
+    return kept(key, scope=scope) is not None
+
+
+def _selected_quantiles(
+    journeys: Any, stage: int, groups: I64 | None, n_groups: int
+) -> dict[str, F64]:
+    """:func:`quantiles_of` by selection (``np.partition``) instead of a full sort."""
+    reach = reach_of(journeys)
+    both = np.flatnonzero(reach.reached[:, stage] & reach.reached[:, stage - 1])
+    micros = (reach.ts[both, stage] - reach.ts[both, stage - 1]).astype(np.float64)
+    secs = micros * (1.0 / 1e6)  # as steps() measures them
+    out = {name: np.full(n_groups, np.nan) for name, _ in QUANTILES}
+    if groups is None:
+        spans = [(0, secs)] if secs.size else []
+    else:
+        group = groups[both]
+        if group.max(initial=0) < 65_536:
+            group = group.astype(np.uint16)
+        order = np.argsort(group, kind="stable")
+        ordered, counts = secs[order], np.bincount(group, minlength=n_groups)
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        spans = [(g, ordered[bounds[g] : bounds[g + 1]]) for g in range(n_groups) if counts[g]]
+    for g, values in spans:
+        count = values.size
+        points = {}
+        for name, q in QUANTILES:
+            i = int((count - 1) * q)
+            points[name] = (i, min(i + 1, count - 1), (count - 1) * q - i)
+        part = np.partition(values, sorted({k for p in points.values() for k in p[:2]}))
+        for name, (i, j, proportion) in points.items():
+            lower, upper = part[i], part[j]
+            out[name][g] = lower if lower == upper else proportion * (upper - lower) + lower
+    return out
 
 
 def _from_sorted(ordered: F64, bounds: I64, q: float) -> F64:

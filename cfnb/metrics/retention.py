@@ -372,16 +372,17 @@ def _columns_of(events: object) -> list[str]:
 def _aligned(journeys: JourneysLike, act: Activity) -> Activity:
     """``act`` with one row per journeys row, in their order: itself when it was built from
     them (the usual case), else its rows gathered; an ActivityError when it is stale."""
-
-    def check() -> tuple[weakref.ref[Activity], Activity | None]:
-        return weakref.ref(act), _align(journeys, act)
-
-    # The answer holds for every edit of these journeys that keeps each user's reach_0 row
-    # (a window, target or segment edit), so it is kept with those journeys; the weak
-    # reference tells a collected activity from a new one that reuses its id.
-    ref, other = cached(journeys, ("retention activity", id(act)), check, by_reach0=True)
-    if ref() is not act:
-        other = _align(journeys, act)
+    # The activities found to be built from these journeys, by id; kept with every edit of
+    # them that keeps each user's reach_0 row (a window, target or segment edit). Weak
+    # values: an entry goes with its activity, before another can take its id.
+    built_from: weakref.WeakValueDictionary[int, Activity] = cached(
+        journeys, ("retention activities",), weakref.WeakValueDictionary, by_reach0=True
+    )
+    if built_from.get(id(act)) is act:
+        return act
+    other = _align(journeys, act)
+    if other is None:
+        built_from[id(act)] = act
     return act if other is None else other
 
 
