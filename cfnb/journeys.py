@@ -299,16 +299,27 @@ def _order_ties(source: EventSource, index: LogIndex, base: Sequence[_I64]) -> t
     keep = np.isin(run, np.unique(run[first < n]))
     if not keep.any():
         return _EMPTY, _EMPTY
-    content = _tie_content(source, index).filter(pl.Series(keep))
-    names = content.columns
+    run, first, tied_kept = run[keep], first[keep], tied[keep]
+    # Content only orders matching rows of one run that first match the same stage.
+    key = run * (n + 1) + first
+    ordered = np.sort(key)
+    same = (first < n) & np.isin(key, ordered[1:][ordered[1:] == ordered[:-1]])
+    if same.any():
+        content = _tie_content(source, index).filter(pl.Series(keep))
+        names = [f"__c{k}" for k in range(content.width)]
+        content = content.rename(dict(zip(content.columns, names, strict=True)))
+        # Rows that need no content compare equal on it (their position decides).
+        content = content.select(pl.when(pl.Series(same)).then(pl.col(c)) for c in names)
+    else:
+        names, content = [], pl.DataFrame(height=run.size)
     src = (
         content.with_columns(
-            pl.Series(_RUN, run[keep]), pl.Series(_KEY, first[keep]), pl.Series(_POS, tied[keep])
+            pl.Series(_RUN, run), pl.Series(_KEY, first), pl.Series(_POS, tied_kept)
         )
         .sort(_RUN, _KEY, *names, _POS, nulls_last=True)[_POS]
         .to_numpy()
     )
-    slots = tied[keep]
+    slots = tied_kept
     moved = src != slots
     return slots[moved], src[moved].astype(np.int64)
 
@@ -422,9 +433,10 @@ def _lifecycle(
         p0 = rows.positions[0]
         first = np.flatnonzero(_first_of_user(user[p0]))
         hit = first + stages[0].times - 1
-        ok = hit < p0.size
-        ok[ok] = user[p0[hit[ok]]] == user[p0[first[ok]]]
-        first, hit = first[ok], hit[ok]
+        if stages[0].times > 1:
+            ok = hit < p0.size
+            ok[ok] = user[p0[hit[ok]]] == user[p0[first[ok]]]
+            first, hit = first[ok], hit[ok]
         raw_pos = np.full((first.size, n), -1, dtype=np.int64, order="F")
         raw_pos[:, 0] = p0[hit]
         raw_ts = np.zeros((first.size, n), dtype=np.int64, order="F")
