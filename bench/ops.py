@@ -197,9 +197,7 @@ def _edit_op(name: str, factory: Any) -> Op:
         # segment), constraint, throughput (with the business stage), retention and the
         # four chart specs, unchanged ones reused.
         view = compute_view(new, explorer["view"], explorer["specs"])
-        explorer["state"].setdefault("_phases", []).append(
-            {"with_factory": edited, **view.seconds}
-        )
+        explorer["state"].setdefault("_phases", []).append({"with_factory": edited, **view.seconds})
         return view
 
     def check(state: dict[str, Any], view: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -32,14 +33,15 @@ import polars as pl
 import pyarrow as pa
 
 from cfnb._duck import ident
+from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
 from cfnb.periods import UTC_US
 from cfnb.sources import encode
-from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
 
 __all__ = ["DuckSource"]
 
 Bool = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
+_G = TypeVar("_G", bound=np.generic)
 
 #: Rows per Arrow batch of a scan: large enough to keep DuckDB's threads busy, small
 #: enough that a scan of a huge log holds little at a time.
@@ -50,9 +52,7 @@ _FEW_ROWS = 20_000
 #: independent hashes of the user id (grouping, and the check that tells apart two ids
 #: sharing the first) and a hash of the event name (mapped to a code: hashing is far
 #: cheaper than comparing strings).
-HASH_COLUMNS = (
-    "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc, hash(__p_event) AS __eh"
-)
+HASH_COLUMNS = "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc, hash(__p_event) AS __eh"
 _HIDDEN = ("__file", "__row", "__uh", "__uc", "__eh")
 
 
@@ -95,7 +95,8 @@ class DuckSource:
     @cached_property
     def height(self) -> int:
         (n,) = self._one("SELECT count(*) FROM events")
-        return int(n)
+        assert isinstance(n, int)
+        return n
 
     @cached_property
     def last_ts(self) -> dt.datetime | None:
@@ -113,7 +114,8 @@ class DuckSource:
         if n == top:
             return None
         table = self._cursor().sql("SELECT rowid FROM events").to_arrow_table()
-        return table.column(0).to_numpy().astype(np.int64)
+        rowids: I64 = table.column(0).to_numpy().astype(np.int64)
+        return rowids
 
     # ------------------------------------------------------------------ the index
 
@@ -133,7 +135,7 @@ class DuckSource:
                 "SELECT hash(user_id), hash(reverse(user_id)), epoch_us(ts), hash(event) "
                 "FROM events"
             )
-        parts: list[list[npt.NDArray[np.generic]]] = [[], [], [], []]
+        parts: list[list[npt.NDArray[Any]]] = [[], [], [], []]
         for batch in self._batches(sql, []):
             for k in range(4):
                 parts[k].append(batch.column(k).to_numpy())
@@ -141,7 +143,7 @@ class DuckSource:
         return CoreColumns(
             hash=_cat(parts[0], np.uint64),
             check=_cat(parts[1], np.uint64),
-            ts=_cat(parts[2], np.int64).astype(np.int64, copy=False),
+            ts=_cat(parts[2], np.int64),
             codes=codes,
             names=names,
             ids=lambda: self.select(["user_id"]).to_series(),
@@ -162,7 +164,9 @@ class DuckSource:
         ctype = code_dtype(len(names))
         if any(lo != hi for _, lo, hi, _ in groups):  # two names share a hash: compare them
             sql = "SELECT coalesce(list_position(?::VARCHAR[], event), ?) - 1 AS e FROM events"
-            parts = [b.column(0).to_numpy() for b in self._batches(sql, [list(names), len(names) + 1])]
+            parts = [
+                b.column(0).to_numpy() for b in self._batches(sql, [list(names), len(names) + 1])
+            ]
             return names, _cat(parts, ctype).astype(ctype)
         code_of = {name: k for k, name in enumerate(names)}
         known = np.array([h for h, _, _, _ in groups], dtype=np.uint64)
@@ -186,7 +190,7 @@ class DuckSource:
             values = frame.select(named)
             for k in range(len(exprs)):
                 parts[k].append(values.to_series(k).to_numpy().astype(bool, copy=False))
-        return [_cat(p, np.bool_) for p in parts]
+        return [np.concatenate(p) if len(p) != 1 else p[0] for p in parts]
 
     def take(self, columns: Sequence[str], rows: I64) -> pl.DataFrame:
         if not rows.size:
@@ -311,7 +315,8 @@ def _lookup(known: npt.NDArray[np.uint64], values: Codes, keys: npt.NDArray[np.u
         if np.unique(slots).size == known.size:
             table = np.zeros(size, dtype=values.dtype)
             table[slots] = values
-            return table[(keys >> np.uint64(shift)) & mask]
+            found: Codes = table[(keys >> np.uint64(shift)) & mask]
+            return found
     by_key = np.argsort(known)
     return values[by_key][np.searchsorted(known[by_key], keys)]
 
@@ -324,7 +329,10 @@ def _roots(exprs: Sequence[pl.Expr]) -> list[str]:
     return list(names)
 
 
-def _cat(parts: list[npt.NDArray[np.generic]], dtype: type[np.generic]) -> npt.NDArray[np.generic]:
+def _cat(parts: list[npt.NDArray[Any]], dtype: type[_G]) -> npt.NDArray[_G]:
+    """The batches' columns as one array of ``dtype``."""
     if not parts:
         return np.zeros(0, dtype=dtype)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    out: npt.NDArray[_G] = joined.astype(dtype, copy=False)
+    return out

@@ -201,17 +201,21 @@ def _mask(source: EventSource, index: LogIndex, match: MatchLike) -> _BOOL:
     if type(match) in (And, Or):
         parts = [_mask(source, index, p) for p in match.parts]  # type: ignore[attr-defined]
         combine = np.logical_and if type(match) is And else np.logical_or
-        return combine.reduce(parts) if len(parts) > 1 else parts[0]  # type: ignore[no-any-return]
+        combined: _BOOL = combine.reduce(parts) if len(parts) > 1 else parts[0]
+        return combined
     in_rows = source.masks([match.to_polars()])[0]
     return in_rows if index.order is None else in_rows[index.order]
 
 
 def stage_positions(source: EventSource, index: LogIndex, match: MatchLike) -> _I64:
     """Positions of the rows matching ``match``, ascending, in the index's own order."""
-    if type(match) is EventIn and len(match.names) == 1:  # type: ignore[attr-defined]
-        code = index.code_of.get(match.names[0])  # type: ignore[attr-defined]
+    if isinstance(match, EventIn) and len(match.names) == 1:
+        code = index.code_of.get(match.names[0])
         return _EMPTY if code is None else index.positions_of(code)
-    return index.memo(match, lambda: np.flatnonzero(_mask(source, index, match)))
+    # Predicates are frozen values: equal conditions share their positions.
+    key: Hashable = match  # type: ignore[assignment]
+    found: _I64 = index.memo(key, lambda: np.flatnonzero(_mask(source, index, match)))
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,8 +279,8 @@ def _prepare(
 
 def _overlap(a: MatchLike, b: MatchLike, pos_a: _I64, pos_b: _I64) -> bool:
     """Whether some row matches both conditions (from the names alone when they say)."""
-    if type(a) is EventIn and type(b) is EventIn:
-        return bool(set(a.names) & set(b.names))  # type: ignore[attr-defined]
+    if isinstance(a, EventIn) and isinstance(b, EventIn):
+        return bool(set(a.names) & set(b.names))
     small, big = (pos_a, pos_b) if pos_a.size <= pos_b.size else (pos_b, pos_a)
     return bool(in_sorted(big, small).any())
 
@@ -407,7 +411,8 @@ def _used(rows: _Rows, stages: Sequence[StageLike], raw_pos: _I64, i: int) -> _I
     user0 = rows.index.user
     if stages[i].times == 1:
         # The one row it counted: rows of it passed on the way were already used.
-        return raw_pos[raw_pos[:, i] >= 0, i]
+        counted: _I64 = raw_pos[raw_pos[:, i] >= 0, i]
+        return counted
     if i == 0:
         p0 = rows.positions[0]
         first = np.flatnonzero(_first_of_user(user0[p0]))
@@ -1017,7 +1022,11 @@ def _assemble(
     check_factory(list(source.schema), factory)
     stages = list(factory.stages)
     window = _micros(factory.window)
-    if prior is not None and prior._state is state and _limits_of(prior.factory) == _limits_of(factory):
+    if (
+        prior is not None
+        and prior._state is state
+        and _limits_of(prior.factory) == _limits_of(factory)
+    ):
         # The same chains under the same limits (a period, segment, target or name
         # edit): the same reach, and everything the metrics derived from it.
         reach, pos0 = prior.reach, prior._pos0

@@ -846,9 +846,7 @@ def _stage_lines(
             f"WHERE len(parts) = {n}"
         )
         data_cols = tuple((name, "VARCHAR") for name in names)
-    return _Staged(
-        where, kind, data_cols, untyped=True, files=tuple(paths), blank_lines=int(blank)
-    )
+    return _Staged(where, kind, data_cols, untyped=True, files=tuple(paths), blank_lines=int(blank))
 
 
 def _json_path(key: str) -> str:

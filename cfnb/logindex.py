@@ -54,7 +54,9 @@ Bool: TypeAlias = npt.NDArray[np.bool_]
 
 def code_dtype(names: int) -> type[np.unsignedinteger]:
     """The smallest unsigned type holding codes 0..names (``names`` stands for a null name)."""
-    return np.uint8 if names < 255 else np.uint16 if names < 65_535 else np.uint32  # type: ignore[return-value]
+    if names < 255:
+        return np.uint8
+    return np.uint16 if names < 65_535 else np.uint32
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,9 +136,9 @@ class LogIndex:
 
     def rows_at(self, positions: npt.NDArray[np.integer]) -> I64:
         """The events-table rows at ``positions``."""
-        if self.order is None:
-            return positions.astype(np.int64, copy=False)
-        return self.order[positions].astype(np.int64, copy=False)
+        found = positions if self.order is None else self.order[positions]
+        out: I64 = found.astype(np.int64, copy=False)
+        return out
 
     def positions_of(self, code: int) -> I64:
         """Positions of the rows with event code ``code``, ascending (computed once)."""
@@ -198,7 +200,8 @@ def in_sorted(haystack: I64, needles: I64) -> Bool:
     if not haystack.size:
         return np.zeros(needles.size, dtype=bool)
     at = np.minimum(np.searchsorted(haystack, needles), haystack.size - 1)
-    return haystack[at] == needles
+    found: Bool = haystack[at] == needles
+    return found
 
 
 def ranges(lo: I64, hi: I64) -> I64:

@@ -128,7 +128,7 @@ def _early(
     key = index.user[pos].astype(np.int64) * width + index.codes[pos]
     found, n = np.unique(key, return_counts=True)
     user, code = found // width, found % width
-    names = pl.Series(list(index.names) + [None], dtype=pl.String)
+    names = pl.Series([*list(index.names), None], dtype=pl.String)
     early = pl.DataFrame(
         {
             "user_id": ids.gather(pl.Series(row_of[user])),

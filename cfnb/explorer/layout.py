@@ -573,7 +573,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             try:
                 prepare_edits(view, self.specs)
                 self.stats["prepared"] += 1
-            except Exception:  # noqa: BLE001 - only ever ahead of time: an edit computes it again
+            except Exception:
                 self.stats["prepare_failed"] += 1
 
         preparer.submit(run)

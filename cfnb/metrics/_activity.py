@@ -434,7 +434,8 @@ class _Keys:
 
     def _compute(self, half: I64, offset: I64) -> I64:
         day, parity = half >> 1, half & 1
-        return (_index(self.period, day, offset, self.months) + day * self.k) * 2 + parity
+        key: I64 = (_index(self.period, day, offset, self.months) + day * self.k) * 2 + parity
+        return key
 
     @functools.cached_property
     def table(self) -> I64 | None:
@@ -448,8 +449,9 @@ class _Keys:
         """The counts per anchor day and ``k``, both parities summed."""
         if self.period == "day":
             found: I64 = counts.reshape(self.n_days, 2, self.k).sum(axis=1)
-            return found
-        return counts.reshape(self.n_days, self.k, 2).sum(axis=2)
+        else:
+            found = counts.reshape(self.n_days, self.k, 2).sum(axis=2)
+        return found
 
 
 def affordable(anchors: Anchors, period: Period) -> bool:

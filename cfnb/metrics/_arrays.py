@@ -37,9 +37,10 @@ from cfnb.sources import encode
 
 __all__ = [
     "QUANTILES",
-    "cached",
     "CohortCounts",
+    "Steps",
     "as_dates",
+    "cached",
     "cohort_codes",
     "cohort_count_arrays",
     "cohort_counts",
@@ -47,7 +48,6 @@ __all__ = [
     "group_codes",
     "period_counts",
     "quantiles_of",
-    "Steps",
     "reach_of",
     "stage_days",
     "steps",
@@ -329,7 +329,9 @@ def steps(journeys: Any, stage: int, by: str | None = None) -> Steps:
     period = journeys.period
 
     def by_group() -> Steps:
-        codes = cohort_codes(journeys, period)[0] if by == "cohort" else group_codes(journeys, by)[0]
+        codes = (
+            cohort_codes(journeys, period)[0] if by == "cohort" else group_codes(journeys, by)[0]
+        )
         group = codes[plain.rows]
         # A stable sort of small codes is one radix pass, and keeps seconds ascending.
         if group.max(initial=0) < 65_536:
@@ -349,7 +351,8 @@ def _admitted(journeys: Any, found: Steps, stage: int) -> Bool:
     """Which of ``found``'s users reach ``stage`` under the journeys' limits."""
     if not found.chains or found.since_start is None:
         reach = reach_of(journeys)
-        return reach.reached[found.rows, stage] & reach.reached[found.rows, stage - 1]
+        both: Bool = reach.reached[found.rows, stage] & reach.reached[found.rows, stage - 1]
+        return both
     # Chains before limits: a user reaches the stage when every step so far keeps its
     # ``within`` (kept per within-setting) and the step lies in the window.
     within = journeys.within_ok()
@@ -415,7 +418,11 @@ def _has_steps(journeys: Any, stage: int, by: str | None) -> bool:
     if kept is None:
         return False
     scope = "chains" if journeys.unlimited() is not None else "reach"
-    key = ("steps", stage) if by is None else ("steps by", stage, by, journeys.period if by == "cohort" else None)
+    key = (
+        ("steps", stage)
+        if by is None
+        else ("steps by", stage, by, journeys.period if by == "cohort" else None)
+    )
     return kept(key, scope=scope) is not None
 
 

@@ -541,7 +541,9 @@ def _facts(j: JourneysLike, s: _Setup, recent: int, min_users: int, min_periods:
         recent_rows = links.recent[i]
         users_in = int(links.users_in[i][recent_rows].sum())
         users_out = int(links.users_out[i][recent_rows].sum())
-        eligible = np.flatnonzero(recent_rows & (links.users_in[i] >= min_users) & (links.users_in[i] > 0))
+        eligible = np.flatnonzero(
+            recent_rows & (links.users_in[i] >= min_users) & (links.users_in[i] > 0)
+        )
         best = None
         if eligible.size:
             # Ties go to the newest cohort: the most recent demonstration of that rate.
@@ -590,9 +592,15 @@ def _analyse(
     # Everything but the targets' part depends only on the reach, the periods and the
     # horizons: kept with the reach arrays, so a target edit redoes only the verdict.
     setup = (s.names, s.happy, s.period, s.last_ts, s.horizons, recent, min_users, min_periods)
-    facts = cached(j, ("constraint facts", setup), lambda: _facts(j, s, recent, min_users, min_periods))
+    facts = cached(
+        j, ("constraint facts", setup), lambda: _facts(j, s, recent, min_users, min_periods)
+    )
     cohorts, series, chart, tput, pop = (
-        facts.cohorts, facts.series, facts.chart, facts.throughput, facts.period_over_period
+        facts.cohorts,
+        facts.series,
+        facts.chart,
+        facts.throughput,
+        facts.period_over_period,
     )
     users = reach_of(j).users
     values = chart.values
@@ -868,7 +876,10 @@ def _period_over_period(
     return pl.DataFrame(
         {
             "cohort": as_dates(links.starts[cohort]),
-            **{k: pl.Series(v).fill_nan(None) if v.dtype.kind == "f" else v for k, v in columns.items()},
+            **{
+                k: pl.Series(v).fill_nan(None) if v.dtype.kind == "f" else v
+                for k, v in columns.items()
+            },
         }
     ).cast(_POP_SCHEMA)  # type: ignore[arg-type]
 
@@ -1155,9 +1166,7 @@ def constraint_broken(
     s = _setup(journeys, factory, horizon)
     when = utc_datetime(change_date)
     noun = s.period
-    series = _throughput_series(journeys, s).with_columns(
-        end=period_end(pl.col("period"), noun)
-    )
+    series = _throughput_series(journeys, s).with_columns(end=period_end(pl.col("period"), noun))
     # The whole history before the change is the baseline: a short one gives a centre
     # line so noisy that a run of 8 above it happens by chance.
     before = series.filter(pl.col("end") <= pl.lit(when))

@@ -191,7 +191,7 @@ def _count_stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
     n = reach.reached.shape[1]
     groups, labels = _groups(journeys, by)
     k = 1 if labels is None else labels.len()
-    columns: dict[str, list[np.ndarray]] = {"users": []} | {q: [] for q, _ in QUANTILES}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("users", *dict(QUANTILES))}
     users = users_by_group(journeys, groups, k)
     for i in range(n):
         columns["users"].append(users[:, i])
