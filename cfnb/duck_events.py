@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cfnb._duck import ident
 from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
@@ -50,10 +51,10 @@ BATCH_ROWS = 1 << 20
 _FEW_ROWS = 20_000
 #: Hidden columns the loader adds for the index (dropped once it is built): two
 #: independent hashes of the user id (grouping, and the check that tells apart two ids
-#: sharing the first) and a hash of the event name (mapped to a code: hashing is far
-#: cheaper than comparing strings).
-HASH_COLUMNS = "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc, hash(__p_event) AS __eh"
-_HIDDEN = ("__file", "__row", "__uh", "__uc", "__eh")
+#: sharing the first).
+HASH_COLUMNS = "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc"
+_HIDDEN = ("__file", "__row", "__uh", "__uc")
+_HASHES = "hash(user_id), hash(reverse(user_id))"
 
 
 class DuckSource:
@@ -126,20 +127,17 @@ class DuckSource:
             return self._index
 
     def _core(self) -> CoreColumns:
-        # One scan of the hashes (see HASH_COLUMNS; made here when the loader did not)
-        # and the time.
-        if "__uh" in self._all_columns:
-            sql = "SELECT __uh, __uc, epoch_us(ts), __eh FROM events"
-        else:
-            sql = (
-                "SELECT hash(user_id), hash(reverse(user_id)), epoch_us(ts), hash(event) "
-                "FROM events"
-            )
-        parts: list[list[npt.NDArray[Any]]] = [[], [], [], []]
+        # One scan of the user hashes (see HASH_COLUMNS; made here when the loader did
+        # not), the time and the event names' codes (the loader stores them as an ENUM).
+        hashes = "__uh, __uc" if "__uh" in self._all_columns else _HASHES
+        sql = f"SELECT {hashes}, epoch_us(ts), event FROM events"
+        parts: list[list[npt.NDArray[Any]]] = [[], [], []]
+        events = []
         for batch in self._batches(sql, []):
-            for k in range(4):
+            for k in range(3):
                 parts[k].append(batch.column(k).to_numpy())
-        names, codes = self._event_codes(_cat(parts[3], np.uint64))
+            events.append(batch.column(3))
+        names, codes = _event_codes(events)
         return CoreColumns(
             hash=_cat(parts[0], np.uint64),
             check=_cat(parts[1], np.uint64),
@@ -148,32 +146,6 @@ class DuckSource:
             names=names,
             ids=lambda: self.select(["user_id"]).to_series(),
         )
-
-    def _event_codes(self, hashes: npt.NDArray[np.uint64]) -> tuple[tuple[str, ...], Codes]:
-        """The sorted event names and each row's code, from the rows' event-name hashes."""
-        key = "__eh" if "__eh" in self._all_columns else "hash(event)"
-        groups = (
-            self._cursor()
-            .sql(
-                f"SELECT {key} AS h, min(event) AS lo, max(event) AS hi, count(*) AS n "
-                "FROM events GROUP BY h"
-            )
-            .fetchall()
-        )
-        names = tuple(sorted(str(lo) for _, lo, _, _ in groups if lo is not None))
-        ctype = code_dtype(len(names))
-        if any(lo != hi for _, lo, hi, _ in groups):  # two names share a hash: compare them
-            sql = "SELECT coalesce(list_position(?::VARCHAR[], event), ?) - 1 AS e FROM events"
-            parts = [
-                b.column(0).to_numpy() for b in self._batches(sql, [list(names), len(names) + 1])
-            ]
-            return names, _cat(parts, ctype).astype(ctype)
-        code_of = {name: k for k, name in enumerate(names)}
-        known = np.array([h for h, _, _, _ in groups], dtype=np.uint64)
-        code = np.array(
-            [code_of[lo] if lo is not None else len(names) for _, lo, _, _ in groups], dtype=ctype
-        )
-        return names, _lookup(known, code, hashes)
 
     # ------------------------------------------------------------------ reads
 
@@ -299,26 +271,36 @@ class DuckSource:
     @staticmethod
     def _list(columns: Sequence[str], table: str | None = None) -> str:
         prefix = f"{table}." if table else ""
-        return ", ".join(prefix + ident(c) for c in columns)
+        # Event names are stored as an ENUM; they are read as text, as the log shows them.
+        return ", ".join(
+            f"{prefix}{ident(c)}::VARCHAR AS {ident(c)}" if c == "event" else prefix + ident(c)
+            for c in columns
+        )
 
 
-def _lookup(known: npt.NDArray[np.uint64], values: Codes, keys: npt.NDArray[np.uint64]) -> Codes:
-    """``values[i]`` for each key equal to ``known[i]`` (every key is one of ``known``).
+def _event_codes(batches: list[pa.Array]) -> tuple[tuple[str, ...], Codes]:
+    """The sorted event names and each row's code, from the ``event`` column's batches.
 
-    A few known keys (event-name hashes) index a small table by some of their bits: one
-    gather per row instead of a binary search.
+    The loader stores event names as an ENUM, which Arrow sees as dictionary arrays:
+    their indices are the codes. Plain text (a table made otherwise) is encoded here.
     """
-    size = 1 << max(int(4 * known.size - 1).bit_length(), 4)
-    mask = np.uint64(size - 1)
-    for shift in range(0, 64 - size.bit_length() + 1, 3):
-        slots = (known >> np.uint64(shift)) & mask
-        if np.unique(slots).size == known.size:
-            table = np.zeros(size, dtype=values.dtype)
-            table[slots] = values
-            found: Codes = table[(keys >> np.uint64(shift)) & mask]
-            return found
-    by_key = np.argsort(known)
-    return values[by_key][np.searchsorted(known[by_key], keys)]
+    if batches and not pa.types.is_dictionary(batches[0].type):
+        batches = [pc.dictionary_encode(b) for b in batches]
+    distinct = sorted({str(v) for b in batches for v in b.dictionary.to_pylist() if v is not None})
+    code_of = {name: k for k, name in enumerate(distinct)}
+    ctype = code_dtype(len(distinct))
+    parts = []
+    for b in batches:
+        # Each batch's dictionary, mapped to the sorted names (null: len(names)).
+        values = b.dictionary.to_pylist()
+        remap = np.array(
+            [code_of[str(v)] if v is not None else len(distinct) for v in values]
+            + [len(distinct)],
+            dtype=ctype,
+        )
+        indices = pc.fill_null(b.indices, len(values)).to_numpy(zero_copy_only=False)
+        parts.append(remap[indices])
+    return tuple(distinct), _cat(parts, ctype)
 
 
 def _roots(exprs: Sequence[pl.Expr]) -> list[str]:

@@ -57,7 +57,7 @@ Several files (a directory or a glob) load as one log. CSV files must share thei
 (in any order): a column only some files have is an error naming it, never dropped. A
 0-byte file among several holds no record and is skipped; a corrupt one (a Parquet file
 that does not read, a gzip file cut short) is an error naming it. Column names ``__file``,
-``__row``, ``__line``, ``__reason``, ``__uh``, ``__uc``, ``__eh`` and ``__p_…`` are cfnb's own and are refused, and so
+``__row``, ``__line``, ``__reason``, ``__uh``, ``__uc`` and ``__p_…`` are cfnb's own and are refused, and so
 are two columns of a frame that differ only in case (DuckDB names are case-insensitive; a
 CSV header's second ``plan`` or ``Plan`` becomes ``plan_1``). The inputs of
 ``tests/data/bad`` and their outcomes show these rules at work.
@@ -130,6 +130,9 @@ class _Staged:
     untyped: bool  # every data column is text that still needs typing (CSV, JSON lines)
     files: tuple[str, ...]  # every value __file takes
     blank_lines: int = 0
+    # A record's number is its position in the source plus one (one Parquet file, a
+    # frame): the events table then needs no __row column, its rowid says it.
+    row_is_position: bool = False
 
 
 def load(
@@ -884,11 +887,18 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, paths: list[str]) -> _Staged:
         )
     _create_malformed(con)
     cols = _view_columns(con, "__src")
-    return _Staged(_describe(paths), "parquet", cols, untyped=False, files=tuple(paths))
+    return _Staged(
+        _describe(paths),
+        "parquet",
+        cols,
+        untyped=False,
+        files=tuple(paths),
+        row_is_position=len(paths) == 1,
+    )
 
 
 _RESERVED = ("__file", "__row", "__line")
-_HASHES = ("__uh", "__uc", "__eh")
+_HASHES = ("__uh", "__uc")
 
 
 def _is_internal(name: str) -> bool:
@@ -952,7 +962,14 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, source: Any) -> _Staged:
         "* EXCLUDE (__row) FROM __arrow"
     )
     _create_malformed(con)
-    return _Staged(kind, "frame", _view_columns(con, "__src"), untyped=False, files=(kind,))
+    return _Staged(
+        kind,
+        "frame",
+        _view_columns(con, "__src"),
+        untyped=False,
+        files=(kind,),
+        row_is_position=True,
+    )
 
 
 def _to_arrow(source: Any) -> tuple[pa.Table, str]:
@@ -1404,12 +1421,23 @@ def _finish(
     # One pass over the source: every row is parsed once, with its reason for rejection
     # (if any) kept beside it; the few rejected rows then move to __rejected.
     # File names are an ENUM: a name per row (a long path, copied 10M times) costs more
-    # than the rest of the row. The hashes of the user id and the event name feed the
+    # than the rest of the row. So are event names (they are few): a byte per row, and
+    # the codes the log index needs come with them. The hashes of the user id feed the
     # log index (cfnb.duck_events), cheaper here, in the one pass, than in a second.
     files = ", ".join(string_literal(f) for f in dict.fromkeys(staged.files))
     con.execute(f"CREATE TYPE __files AS ENUM ({files})")
     con.execute(
-        f"CREATE TABLE events AS SELECT __file::__files AS __file, __row, "
+        f"CREATE TYPE __events AS ENUM (SELECT DISTINCT __e FROM (SELECT {event_expr} AS __e "
+        "FROM __src) WHERE __e IS NOT NULL ORDER BY __e)",
+        event_params,
+    )
+    selected[1] = "__p_event::__events AS event"
+    # Rows keep their source order, so a record's number can be its rowid plus one.
+    row = "(rowid + 1)" if staged.row_is_position else "__row"
+    row_of_e = "(e.rowid + 1)" if staged.row_is_position else "e.__row"
+    stored_row = "" if staged.row_is_position else "__row, "
+    con.execute(
+        f"CREATE TABLE events AS SELECT __file::__files AS __file, {stored_row}"
         f"{', '.join(selected)}, {HASH_COLUMNS} FROM ({parsed}) AS __parsed",
         params,
     )
@@ -1425,7 +1453,7 @@ def _finish(
     # The raw values of a rejected row are the source's own, found again by (file, row).
     bad = (
         f" UNION ALL SELECT s.__file, s.__row, s.__line, {reason}, NULL::VARCHAR, {raw_json} "
-        "FROM events e JOIN __src s ON s.__file = e.__file::VARCHAR AND s.__row = e.__row "
+        f"FROM events e JOIN __src s ON s.__file = e.__file::VARCHAR AND s.__row = {row_of_e} "
         f"WHERE {rejected_rows}"
     )
     con.execute(
@@ -1441,7 +1469,7 @@ def _finish(
     )
     # Dropping duplicates changes the table, so it happens now; merely counting them (a
     # group-by over every row, as costly as the load itself) waits for the report.
-    dropped = _drop_duplicates(con, public) if duplicates == "drop" else None
+    dropped = _drop_duplicates(con, public, row) if duplicates == "drop" else None
     # The tables never change after this point, so checking the accounting once, here,
     # covers the report too.
     (loaded,) = _one(con, "SELECT count(*) FROM events")
@@ -1475,7 +1503,6 @@ def _finish(
         log.event_source().index()
     con.execute("ALTER TABLE events DROP COLUMN __uh")
     con.execute("ALTER TABLE events DROP COLUMN __uc")
-    con.execute("ALTER TABLE events DROP COLUMN __eh")
     if loaded == 0:
         summary = ", ".join(f"{k}: {v}" for k, v in log.report.rejected.items())
         raise errors.NoUsableRowsError(
@@ -1511,8 +1538,11 @@ def _count_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
     return int(dup)
 
 
-def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
-    """Move every row equal to an earlier one to the rejected rows; how many moved."""
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], row: str) -> int:
+    """Move every row equal to an earlier one to the rejected rows; how many moved.
+
+    ``row`` is the SQL of a row's record number (``__row``, or ``(rowid + 1)``).
+    """
     n_dup = _count_duplicates(con, public)
     if not n_dup:
         return 0
@@ -1521,11 +1551,11 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
         f"""
         CREATE TEMP TABLE __dups AS
         SELECT __file, __row, first_file, first_row FROM (
-          SELECT __file, __row,
+          SELECT __file, {row} AS __row,
                  row_number() OVER w AS k,
                  first_value(__file) OVER w AS first_file,
-                 first_value(__row) OVER w AS first_row
-          FROM events WINDOW w AS (PARTITION BY {cols} ORDER BY __file, __row)
+                 first_value({row}) OVER w AS first_row
+          FROM events WINDOW w AS (PARTITION BY {cols} ORDER BY __file, {row})
         ) WHERE k > 1
         """
     )
@@ -1534,7 +1564,9 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str]) -> int:
         "|| first_row || CASE WHEN first_file = __file THEN '' ELSE ' of ' || first_file::VARCHAR END, "
         "NULL FROM __dups"
     )
-    con.execute("DELETE FROM events WHERE (__file, __row) IN (SELECT __file, __row FROM __dups)")
+    con.execute(
+        f"DELETE FROM events WHERE (__file, {row}) IN (SELECT __file, __row FROM __dups)"
+    )
     con.execute("DROP TABLE __dups")
     return n_dup
 

@@ -263,8 +263,10 @@ def _user_order(core: CoreColumns) -> tuple[I64 | None, Bool, I64, Codes]:
         order, key = _time_ordered_groups(h[by_time])
         order = by_time[order]
     identity = _is_identity(order)
-    # The check hash first: it says where rows of two users share a key.
-    sorted_check = check.copy() if identity else np.take(check, order)
+    if identity:
+        sorted_check, sorted_ts, sorted_codes = check.copy(), ts, core.codes
+    else:
+        sorted_check, sorted_ts, sorted_codes = _take_all((check, ts, core.codes), order)
     new_user = np.ones(n, dtype=bool)
     new_user[1:] = key[1:] != key[:-1]
     clash = _clashes(new_user, sorted_check)
@@ -278,16 +280,16 @@ def _user_order(core: CoreColumns) -> tuple[I64 | None, Bool, I64, Codes]:
         order = order.copy() if identity else order
         order[pos] = sub
         sorted_check[pos] = check[sub]
+        sorted_ts, sorted_codes = sorted_ts.copy(), sorted_codes.copy()
+        sorted_ts[pos], sorted_codes[pos] = ts[sub], core.codes[sub]
         whole = h[sub]
         new_user[pos[1:]] |= whole[1:] != whole[:-1]
         clash = _clashes(new_user, sorted_check)
         identity = False
     if clash.size:
         return _exact_user_order(core)
-    if identity:
-        # A table already stored in (user, time) order needs no gather.
-        return None, new_user, ts, core.codes
-    sorted_ts, sorted_codes = _take_all((ts, core.codes), order)
+    if identity:  # a table already stored in (user, time) order needs no order
+        return None, new_user, sorted_ts, sorted_codes
     return order, new_user, sorted_ts, sorted_codes
 
 
