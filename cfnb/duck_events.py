@@ -294,8 +294,7 @@ def _event_codes(batches: list[pa.Array]) -> tuple[tuple[str, ...], Codes]:
         # Each batch's dictionary, mapped to the sorted names (null: len(names)).
         values = b.dictionary.to_pylist()
         remap = np.array(
-            [code_of[str(v)] if v is not None else len(distinct) for v in values]
-            + [len(distinct)],
+            [code_of[str(v)] if v is not None else len(distinct) for v in values] + [len(distinct)],
             dtype=ctype,
         )
         indices = pc.fill_null(b.indices, len(values)).to_numpy(zero_copy_only=False)

@@ -86,6 +86,7 @@ made when first read; the metrics read the reach arrays (:attr:`Journeys.reach`)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ import pyarrow as pa
 
 from cfnb.errors import JourneyError
 from cfnb.logindex import LogIndex, in_sorted, ranges
+from cfnb.parallel import in_parallel, searchsorted
 from cfnb.periods import UTC_US, check_period
 from cfnb.sources import EventSource, FrameSource, encode
 from cfnb.spec.errors import SpecError, choice_list, suggestion, unknown_choice
@@ -244,6 +246,11 @@ class _Rows:
         return self.index.rows_at(positions)
 
 
+#: Tie runs with at most this many rows have their content fetched while stage rows are
+#: found (a lookup by row number; beyond, a scan that may not be needed).
+_PREFETCH_TIES = 20_000
+
+
 def _prepare(
     source: EventSource,
     stages: Sequence[StageLike],
@@ -251,12 +258,17 @@ def _prepare(
     start: int = 0,
 ) -> _Rows:
     index = source.index()
-    base = tuple(
-        prior.base[k]
-        if prior is not None and k < start
-        else stage_positions(source, index, s.match)
-        for k, s in enumerate(stages)
-    )
+    kept = start if prior is not None else 0
+    calls = [functools.partial(stage_positions, source, index, s.match) for s in stages[kept:]]
+    if 0 < index.tied().size <= _PREFETCH_TIES:
+        # Ordering ties usually needs their content: a small query, run meanwhile.
+        def prefetch() -> _I64:
+            _tie_content(source, index)
+            return _EMPTY
+
+        calls.append(prefetch)
+    found = in_parallel(calls)[: len(stages) - kept]
+    base = (*(prior.base[:kept] if prior is not None else ()), *found)
     tie_pos, tie_src = _order_ties(source, index, base)
     # Rows a stage before ``start`` can use keep their places (see the module docstring):
     # their positions are the prior ones.
@@ -379,7 +391,7 @@ def _nth(
         positions = positions[~used[positions]]
     if positions.size == 0:
         return np.full(after.size, -1, dtype=np.int64)
-    hit = np.searchsorted(positions, after, side="left") + (n - 1)
+    hit = searchsorted(positions, after) + (n - 1)
     candidate = positions[np.minimum(hit, positions.size - 1)]
     ok = (hit < positions.size) & (user[candidate] == owner)
     return np.where(ok, candidate, -1)
@@ -523,17 +535,77 @@ class _BestPath:
     """Greedy chains of every start, stored once per continuation.
 
     Starts whose next stage-1 completion is the same row continue identically, so they
-    form a *group* sharing one continuation (stages 1 and later); within a group a later
-    start only loosens the limits, so its level is at least an earlier one's.
+    form a *group* sharing one continuation (stages 1 and later): the starts
+    ``group_first[g] … group_last[g]``, all of one user. Within a group a later start
+    only loosens the limits, so its level is at least an earlier one's.
     """
 
     start_pos: _I64  # (starts,) position completing stage 0, in canonical order
     start_ts: _I64
-    start_user: _I64  # dense user number, non-decreasing
-    start_group: _I64  # group of each start; -1: no stage-1 completion after it
+    start_user: npt.NDArray[np.integer]  # dense user number, non-decreasing
+    user_bounds: _I64  # the starts of user u are user_bounds[u] … user_bounds[u + 1] - 1
+    group_first: _I64  # (groups,) ascending; groups never overlap
+    group_last: _I64
     cont_pos: _I64  # (groups, stages - 1): position completing stage k + 1, -1 if none
     cont_ts: _I64
     _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def start_group(self) -> _I64:
+        """Per start, its group (-1: no stage-1 completion after it)."""
+        group = np.full(self.start_pos.size, -1, dtype=np.int64)
+        sizes = self.group_last - self.group_first + 1
+        if sizes.size:
+            offset = np.repeat(self.group_first - (np.cumsum(sizes) - sizes), sizes)
+            group[offset + np.arange(int(sizes.sum()))] = np.repeat(np.arange(sizes.size), sizes)
+        return group
+
+
+def _user_bounds(start_user: npt.NDArray[np.integer]) -> _I64:
+    users = int(start_user[-1]) + 1 if start_user.size else 0
+    bounds = np.zeros(users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(start_user, minlength=users), out=bounds[1:])
+    return bounds
+
+
+def _groups_of(start_group: _I64) -> tuple[_I64, _I64]:
+    """Each group's first and last start, from the group of every start."""
+    in_group = np.flatnonzero(start_group >= 0)
+    if in_group.size == 0:
+        return in_group, in_group
+    lead = _first_of_user(start_group[in_group])
+    return in_group[lead], in_group[np.append(lead[1:], True)]
+
+
+def _starts(p0: _I64, user: npt.NDArray[np.int32], times: int) -> _I64:
+    """The positions completing stage 0: a user's ``times``-th stage-0 row and later ones."""
+    if times == 1:
+        return p0
+    new_user = _first_of_user(user[p0])
+    rank = np.arange(p0.size) - np.flatnonzero(new_user)[np.cumsum(new_user) - 1]
+    return p0[rank >= times - 1]
+
+
+def _groups(
+    start_pos: _I64, bounds: _I64, p1: _I64, times: int, user: npt.NDArray[np.int32]
+) -> tuple[_I64, _I64, _I64]:
+    """The groups: per stage-1 completion, the starts it continues, and the completion.
+
+    The ``times``-th stage-1 row strictly after start ``s`` is ``p1[j + times - 1]``
+    where ``p1[j - 1] <= s < p1[j]``, if of ``s``'s user. So each completion
+    ``p1[i]`` continues the starts of its user in ``[p1[j - 1], p1[j])``: a search per
+    stage-1 row rather than one per start (starts are the most common rows).
+    """
+    m = p1.size - times + 1
+    if m <= 0 or start_pos.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    before = searchsorted(start_pos, p1[:m])  # starts before p1[j]
+    completion = p1[times - 1 :]
+    lo = bounds[np.minimum(user[completion], bounds.size - 1)]
+    lo[1:] = np.maximum(lo[1:], before[:-1])
+    has = lo < before
+    return lo[has], before[has] - 1, completion[has]
 
 
 def _best_path(
@@ -543,43 +615,40 @@ def _best_path(
     n = len(stages)
     user, ts = rows.index.user, rows.index.ts
     if prior is None:
-        p0 = rows.positions[0]
-        new_user = _first_of_user(user[p0])
-        rank = np.arange(p0.size) - np.flatnonzero(new_user)[np.cumsum(new_user) - 1]
-        start_pos = p0[rank >= stages[0].times - 1]
+        start_pos = _starts(rows.positions[0], user, stages[0].times)
+        start_user: npt.NDArray[np.integer] = user[start_pos]
+        start_ts, bounds = ts[start_pos], _user_bounds(start_user)
         start = 1
     else:
-        start_pos = prior.start_pos
-    start_user = user[start_pos].astype(np.int64)
+        start_pos, start_ts, start_user = prior.start_pos, prior.start_ts, prior.start_user
+        bounds = prior.user_bounds
     if n == 1:
-        group = np.full(start_pos.size, -1, dtype=np.int64)
+        first = last = np.zeros(0, dtype=np.int64)
         cont = np.zeros((0, 0), dtype=np.int64)
     elif prior is None or start == 1:
-        # Strictly after the previous row, so no row serves two stages of one chain.
-        f1 = _nth(rows.positions[1], start_pos + 1, start_user, stages[1].times, user, None)
-        has = f1 >= 0
-        lead = has.copy()
-        lead[1:] &= f1[1:] != f1[:-1]
-        group = np.where(has, np.cumsum(lead) - 1, -1)
-        cont = np.full((int(lead.sum()), n - 1), -1, dtype=np.int64)
-        cont[:, 0] = f1[lead]
+        first, last, f1 = _groups(start_pos, bounds, rows.positions[1], stages[1].times, user)
+        cont = np.full((f1.size, n - 1), -1, dtype=np.int64, order="F")
+        cont[:, 0] = f1
         start = 2
     else:
-        group = prior.start_group
-        cont = np.full((prior.cont_pos.shape[0], n - 1), -1, dtype=np.int64)
+        first, last = prior.group_first, prior.group_last
+        cont = np.full((prior.cont_pos.shape[0], n - 1), -1, dtype=np.int64, order="F")
         cont[:, : start - 1] = prior.cont_pos[:, : start - 1]
     for k in range(start, n):
         alive = np.flatnonzero(cont[:, k - 2] >= 0)
         prev = cont[alive, k - 2]
+        # Strictly after the previous row, so no row serves two stages of one chain.
         cont[alive, k - 1] = _nth(
-            rows.positions[k], prev + 1, user[prev].astype(np.int64), stages[k].times, user, None
+            rows.positions[k], prev + 1, user[prev], stages[k].times, user, None
         )
     reached = cont >= 0
     return _BestPath(
         start_pos=start_pos,
-        start_ts=ts[start_pos],
+        start_ts=start_ts,
         start_user=start_user,
-        start_group=group,
+        user_bounds=bounds,
+        group_first=first,
+        group_last=last,
         cont_pos=cont,
         cont_ts=np.where(reached, ts[cont], 0),
     )
@@ -588,35 +657,37 @@ def _best_path(
 def _first_at_least(values: _I64, lo: _I64, hi: _I64, bound: _I64) -> _I64:
     """Per query, the first index in ``[lo, hi)`` with ``values >= bound`` (sorted runs)."""
     lo, hi = lo.copy(), hi.copy()
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            return lo
-        mid = (lo + hi) // 2
-        low = values[np.minimum(mid, values.size - 1)] < bound
-        lo = np.where(open_ & low, mid + 1, lo)
-        hi = np.where(open_ & ~low, mid, hi)
+    # Usually the first value already fits: search only the others.
+    open_ = np.flatnonzero((lo < hi) & (values[np.minimum(lo, values.size - 1)] < bound))
+    lo[open_] += 1
+    while open_.size:
+        open_ = open_[lo[open_] < hi[open_]]
+        a, b = lo[open_], hi[open_]
+        mid = (a + b) // 2
+        low = values[mid] < bound[open_]
+        lo[open_] = np.where(low, mid + 1, a)
+        hi[open_] = np.where(low, b, mid)
+    return lo
 
 
 def _best_path_reach(
     state: _BestPath, stages: Sequence[StageLike], window: int | None
 ) -> tuple[_BOOL, _I64, _I64]:
     n = len(stages)
-    new_user = _first_of_user(state.start_user)
-    first = np.flatnonzero(new_user)
+    acquired = state.user_bounds[1:] > state.user_bounds[:-1]
+    first = state.user_bounds[:-1][acquired]
     level = np.ones(first.size, dtype=np.int64)
     chosen = first.copy()  # level 1: the user's first start
-    ts = np.zeros((first.size, n), dtype=np.int64)
-    in_group = np.flatnonzero(state.start_group >= 0)
-    if in_group.size:
-        group = state.start_group[in_group]
-        lead = _first_of_user(group)
-        tail = np.append(lead[1:], True)
-        g_first, g_last = in_group[lead], in_group[tail]
-        g_user = (np.cumsum(new_user) - 1)[g_last]
+    ts = np.zeros((first.size, n), dtype=np.int64, order="F")
+    if state.group_first.size:
+        g_first, g_last = state.group_first, state.group_last
+        g_user = (np.cumsum(acquired) - 1)[state.start_user[g_last]]
         # A group's best level is its latest start's.
-        chain = np.column_stack([state.start_ts[g_last], state.cont_ts])
-        ok = np.column_stack([np.ones(g_last.size, dtype=bool), state.cont_pos >= 0])
+        chain = np.empty((g_last.size, n), dtype=np.int64, order="F")
+        chain[:, 0] = state.start_ts[g_last]
+        chain[:, 1:] = state.cont_ts
+        ok = np.ones((g_last.size, n), dtype=bool, order="F")
+        ok[:, 1:] = state.cont_pos >= 0
         g_level = _within_limits(chain, ok, stages, window).sum(1)
         np.maximum.at(level, g_user, g_level)
         # The user's row: the earliest start of their best level, which lies in their
@@ -631,8 +702,11 @@ def _best_path_reach(
         if window is not None:
             bound = np.maximum(bound, state.cont_ts[best, level[users] - 2] - window)
         chosen[users] = _first_at_least(state.start_ts, g_first[best], g_last[best] + 1, bound)
-        ts[users, 1:] = state.cont_ts[best]
-    reached = np.arange(n)[None, :] < level[:, None]
+        for k in range(1, n):  # a column at a time: contiguous in Fortran order
+            ts[users, k] = state.cont_ts[best, k - 1]
+    reached = np.empty((first.size, n), dtype=bool, order="F")
+    for k in range(n):
+        reached[:, k] = level > k
     ts[:, 0] = state.start_ts[chosen]
     return reached, ts, state.start_pos[chosen]
 
@@ -945,12 +1019,14 @@ def _truncate(state: _Lifecycle | _BestPath, n: int) -> _Lifecycle | _BestPath:
     if isinstance(state, _Lifecycle):
         return _Lifecycle(state.raw_pos[:, :n], state.raw_ts[:, :n])
     cont = max(n - 1, 0)
-    group = state.start_group if n > 1 else np.full_like(state.start_group, -1)
+    none = np.zeros(0, dtype=np.int64)
     return _BestPath(
         state.start_pos,
         state.start_ts,
         state.start_user,
-        group,
+        state.user_bounds,
+        state.group_first if n > 1 else none,
+        state.group_last if n > 1 else none,
         state.cont_pos[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
         state.cont_ts[:, :cont] if n > 1 else np.zeros((0, 0), dtype=np.int64),
     )

@@ -1564,9 +1564,7 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, public: list[str], row: str
         "|| first_row || CASE WHEN first_file = __file THEN '' ELSE ' of ' || first_file::VARCHAR END, "
         "NULL FROM __dups"
     )
-    con.execute(
-        f"DELETE FROM events WHERE (__file, {row}) IN (SELECT __file, __row FROM __dups)"
-    )
+    con.execute(f"DELETE FROM events WHERE (__file, {row}) IN (SELECT __file, __row FROM __dups)")
     con.execute("DROP TABLE __dups")
     return n_dup
 

@@ -38,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from cfnb.parallel import in_parallel
+
 __all__ = ["CoreColumns", "LogIndex", "build_index", "code_dtype", "in_sorted", "ranges"]
 
 _T = TypeVar("_T")
@@ -296,23 +298,12 @@ def _user_order(core: CoreColumns) -> tuple[I64 | None, Bool, I64, Codes]:
 def _take_all(
     columns: tuple[npt.NDArray[np.generic], ...], order: I64
 ) -> tuple[npt.NDArray[Any], ...]:
-    """Each column gathered by ``order``, the larger ones in parallel threads.
+    """Each column gathered by ``order``, in parallel threads.
 
-    A random gather waits on memory, not on the CPU, and NumPy releases the GIL while
-    it runs: two at once take little more than one.
+    A random gather waits on memory, not on the CPU: two at once take little more than
+    one.
     """
-    out: list[npt.NDArray[Any] | None] = [None] * len(columns)
-
-    def take(k: int) -> None:
-        out[k] = np.take(columns[k], order)
-
-    threads = [threading.Thread(target=take, args=(k,)) for k in range(1, len(columns))]
-    for thread in threads:
-        thread.start()
-    take(0)
-    for thread in threads:
-        thread.join()
-    return tuple(o for o in out if o is not None)
+    return tuple(in_parallel([functools.partial(np.take, c, order) for c in columns]))
 
 
 def _is_identity(order: I64) -> bool:

@@ -22,6 +22,7 @@ column comes first; rows are sorted by it (nulls last), then by ``step``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from cfnb.metrics._arrays import (
     users_by_group,
 )
 from cfnb.metrics._inputs import FactoryLike, JourneysLike, as_timedelta
+from cfnb.parallel import in_parallel
 from cfnb.periods import period_end, period_range
 from cfnb.spec.errors import SpecError, choice_list, suggestion
 
@@ -193,13 +195,17 @@ def _count_stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
     k = 1 if labels is None else labels.len()
     columns: dict[str, list[np.ndarray]] = {name: [] for name in ("users", *dict(QUANTILES))}
     users = users_by_group(journeys, groups, k)
+    # Each step's selection is a NumPy pass of its own: they run side by side.
+    steps = in_parallel(
+        [functools.partial(quantiles_of, journeys, i, groups, k, by) for i in range(1, n)]
+    )
     for i in range(n):
         columns["users"].append(users[:, i])
         if i == 0:
             for q, _ in QUANTILES:
                 columns[q].append(np.full(k, np.nan))
             continue
-        found = quantiles_of(journeys, i, groups, k, by)
+        found = steps[i - 1]
         for q, _ in QUANTILES:
             columns[q].append(found[q])
     rows = pl.DataFrame(

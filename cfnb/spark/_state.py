@@ -31,7 +31,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cfnb.journeys import Journeys, _assemble, _BestPath, _first_of_user, _Lifecycle
+from cfnb.journeys import (
+    Journeys,
+    _assemble,
+    _BestPath,
+    _first_of_user,
+    _groups_of,
+    _Lifecycle,
+    _user_bounds,
+)
 from cfnb.sources import FrameSource
 from cfnb.spec import Factory
 
@@ -133,11 +141,14 @@ def _import_best_path(parts: Sequence[pl.DataFrame], n: int) -> tuple[pl.DataFra
     else:
         cont_ts = cont_pos = np.zeros((0, 0), dtype=np.int64)
     ts = table["ts"].to_physical().to_numpy().astype(np.int64)
+    first, last = _groups_of(group)
     return anchors, _BestPath(
         start_pos=np.arange(table.height, dtype=np.int64),
         start_ts=ts,
         start_user=start_user.astype(np.int64),
-        start_group=group,
+        user_bounds=_user_bounds(start_user),
+        group_first=first,
+        group_last=last,
         cont_pos=cont_pos,
         cont_ts=cont_ts,
     )
