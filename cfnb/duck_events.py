@@ -4,8 +4,8 @@ The engine reads the table a few columns at a time, in Arrow batches, so a log l
 than memory (DuckDB spills its table to the log's temporary directory under
 ``memory_limit``) is never copied into Polars whole:
 
-* the **index** comes from one scan of the user id, the time and an event-name code
-  (the names from one ``GROUP BY``);
+* the **index** comes from two scans: the user id's hashes, then the time and an
+  event-name code (the names from the ENUM type);
 * **masks** of a property condition scan only the columns the condition names, batch by
   batch, and evaluate the condition with Polars;
 * **columns at given rows** come from a join on DuckDB's ``rowid``.
@@ -24,7 +24,6 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -34,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cfnb._duck import ident
-from cfnb.logindex import Codes, CoreColumns, LogIndex, build_index, code_dtype
+from cfnb.logindex import Codes, CoreScans, LogIndex, build_index, code_dtype
 from cfnb.periods import UTC_US
 from cfnb.sources import encode
 
@@ -42,7 +41,7 @@ __all__ = ["DuckSource"]
 
 Bool = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
-_G = TypeVar("_G", bound=np.generic)
+U64 = npt.NDArray[np.uint64]
 
 #: Rows per Arrow batch of a scan: large enough to keep DuckDB's threads busy, small
 #: enough that a scan of a huge log holds little at a time.
@@ -54,7 +53,7 @@ _FEW_ROWS = 20_000
 #: sharing the first).
 HASH_COLUMNS = "hash(__p_user) AS __uh, hash(reverse(__p_user)) AS __uc"
 _HIDDEN = ("__file", "__row", "__uh", "__uc")
-_HASHES = "hash(user_id), hash(reverse(user_id))"
+_HASH, _CHECK = "hash(user_id)", "hash(reverse(user_id))"
 
 
 class DuckSource:
@@ -126,26 +125,56 @@ class DuckSource:
                 self._index = build_index(self._core())
             return self._index
 
-    def _core(self) -> CoreColumns:
-        # One scan of the user hashes (see HASH_COLUMNS; made here when the loader did
-        # not), the time and the event names' codes (the loader stores them as an ENUM).
-        hashes = "__uh, __uc" if "__uh" in self._all_columns else _HASHES
-        sql = f"SELECT {hashes}, epoch_us(ts), event FROM events"
-        parts: list[list[npt.NDArray[Any]]] = [[], [], []]
-        events = []
-        for batch in self._batches(sql, []):
-            for k in range(3):
-                parts[k].append(batch.column(k).to_numpy())
-            events.append(batch.column(3))
-        names, codes = _event_codes(events)
-        return CoreColumns(
-            hash=_cat(parts[0], np.uint64),
-            check=_cat(parts[1], np.uint64),
-            ts=_cat(parts[2], np.int64),
-            codes=codes,
+    def _core(self) -> CoreScans:
+        # Scans of the user hashes (see HASH_COLUMNS; made here when the loader did not),
+        # the time and the event names' codes (the loader stores them as an ENUM). The
+        # builder reads them in two scans, so batches are filled in, never piled up.
+        first, check = ("__uh", "__uc") if "__uh" in self._all_columns else (_HASH, _CHECK)
+        names = self._event_names() if self.height else ()
+        return CoreScans(
+            rows=self.height,
             names=names,
+            hashes=lambda: self._hash_batches(f"SELECT {first}, {check}, epoch_us(ts) FROM events"),
+            events=lambda: self._event_batches(names),
+            hash_at=lambda rows: self._hash_at(first, rows),
             ids=lambda: self.select(["user_id"]).to_series(),
         )
+
+    def _event_names(self) -> tuple[str, ...]:
+        """The sorted event names: an ENUM's values (its Arrow dictionary), else the names
+        in the table."""
+        sample = self._cursor().sql("SELECT event FROM events LIMIT 1").to_arrow_table()
+        column = sample.column(0)
+        if pa.types.is_dictionary(column.type) and column.num_chunks:
+            values = column.chunk(0).dictionary.to_pylist()
+        else:
+            values = self._cursor().sql("SELECT DISTINCT event FROM events").fetchall()
+            values = [v for (v,) in values]
+        return tuple(sorted({str(v) for v in values if v is not None}))
+
+    def _hash_batches(self, sql: str) -> Iterator[tuple[U64, U64, I64]]:
+        for batch in self._batches(sql, []):
+            h, c, ts = (batch.column(k).to_numpy() for k in range(3))
+            yield h.astype(np.uint64, copy=False), c.astype(np.uint64, copy=False), ts
+
+    def _event_batches(self, names: tuple[str, ...]) -> Iterator[tuple[I64, Codes]]:
+        code_of = {name: k for k, name in enumerate(names)}
+        for batch in self._batches("SELECT epoch_us(ts), event FROM events", []):
+            codes = _event_codes(batch.column(1), code_of)
+            yield batch.column(0).to_numpy().astype(np.int64, copy=False), codes
+
+    def _hash_at(self, column: str, rows: I64) -> U64:
+        """The user hash ``column`` at ``rows`` (in that order), from one scan."""
+        by = np.argsort(rows)
+        wanted = rows[by]
+        found = np.empty(rows.size, dtype=np.uint64)
+        start = 0
+        for batch in self._batches(f"SELECT {column} FROM events", []):
+            lo, hi = np.searchsorted(wanted, [start, start + batch.num_rows])
+            if hi > lo:
+                found[by[lo:hi]] = batch.column(0).to_numpy()[wanted[lo:hi] - start]
+            start += batch.num_rows
+        return found
 
     # ------------------------------------------------------------------ reads
 
@@ -278,28 +307,25 @@ class DuckSource:
         )
 
 
-def _event_codes(batches: list[pa.Array]) -> tuple[tuple[str, ...], Codes]:
-    """The sorted event names and each row's code, from the ``event`` column's batches.
+def _event_codes(events: pa.Array, code_of: Mapping[str, int]) -> Codes:
+    """Each row's code among the sorted names ``code_of`` numbers, from a batch's
+    ``event`` column.
 
     The loader stores event names as an ENUM, which Arrow sees as dictionary arrays:
     their indices are the codes. Plain text (a table made otherwise) is encoded here.
     """
-    if batches and not pa.types.is_dictionary(batches[0].type):
-        batches = [pc.dictionary_encode(b) for b in batches]
-    distinct = sorted({str(v) for b in batches for v in b.dictionary.to_pylist() if v is not None})
-    code_of = {name: k for k, name in enumerate(distinct)}
-    ctype = code_dtype(len(distinct))
-    parts = []
-    for b in batches:
-        # Each batch's dictionary, mapped to the sorted names (null: len(names)).
-        values = b.dictionary.to_pylist()
-        remap = np.array(
-            [code_of[str(v)] if v is not None else len(distinct) for v in values] + [len(distinct)],
-            dtype=ctype,
-        )
-        indices = pc.fill_null(b.indices, len(values)).to_numpy(zero_copy_only=False)
-        parts.append(remap[indices])
-    return tuple(distinct), _cat(parts, ctype)
+    if not pa.types.is_dictionary(events.type):
+        events = pc.dictionary_encode(events)
+    missing = len(code_of)
+    # The batch's dictionary, mapped to the sorted names (null: len(names)).
+    values = events.dictionary.to_pylist()
+    remap = np.array(
+        [code_of[str(v)] if v is not None else missing for v in values] + [missing],
+        dtype=code_dtype(missing),
+    )
+    indices = pc.fill_null(events.indices, len(values)).to_numpy(zero_copy_only=False)
+    codes: Codes = remap[indices]
+    return codes
 
 
 def _roots(exprs: Sequence[pl.Expr]) -> list[str]:
@@ -308,12 +334,3 @@ def _roots(exprs: Sequence[pl.Expr]) -> list[str]:
         for name in e.meta.root_names():
             names[name] = None
     return list(names)
-
-
-def _cat(parts: list[npt.NDArray[Any]], dtype: type[_G]) -> npt.NDArray[_G]:
-    """The batches' columns as one array of ``dtype``."""
-    if not parts:
-        return np.zeros(0, dtype=dtype)
-    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    out: npt.NDArray[_G] = joined.astype(dtype, copy=False)
-    return out

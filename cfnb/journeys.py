@@ -213,10 +213,14 @@ def stage_positions(source: EventSource, index: LogIndex, match: MatchLike) -> _
     """Positions of the rows matching ``match``, ascending, in the index's own order."""
     if isinstance(match, EventIn) and len(match.names) == 1:
         code = index.code_of.get(match.names[0])
-        return _EMPTY if code is None else index.positions_of(code)
+        if code is None:
+            return np.zeros(0, dtype=index.position_dtype)
+        return index.positions_of(code)
     # Predicates are frozen values: equal conditions share their positions.
     key: Hashable = match  # type: ignore[assignment]
-    found: _I64 = index.memo(key, lambda: np.flatnonzero(_mask(source, index, match)))
+    found: _I64 = index.memo(
+        key, lambda: np.flatnonzero(_mask(source, index, match)).astype(index.position_dtype)
+    )
     return found
 
 
@@ -337,7 +341,7 @@ def _order_ties(source: EventSource, index: LogIndex, base: Sequence[_I64]) -> t
     )
     slots = tied_kept
     moved = src != slots
-    return slots[moved], src[moved].astype(np.int64)
+    return slots[moved], src[moved].astype(slots.dtype)
 
 
 def _tie_content(source: EventSource, index: LogIndex) -> pl.DataFrame:
@@ -390,7 +394,7 @@ def _nth(
         # The n-th unused one is the n-th among the unused ones.
         positions = positions[~used[positions]]
     if positions.size == 0:
-        return np.full(after.size, -1, dtype=np.int64)
+        return np.full(after.size, -1, dtype=after.dtype)
     hit = searchsorted(positions, after) + (n - 1)
     candidate = positions[np.minimum(hit, positions.size - 1)]
     ok = (hit < positions.size) & (user[candidate] == owner)
@@ -454,13 +458,13 @@ def _lifecycle(
             ok = hit < p0.size
             ok[ok] = user[p0[hit[ok]]] == user[p0[first[ok]]]
             first, hit = first[ok], hit[ok]
-        raw_pos = np.full((first.size, n), -1, dtype=np.int64, order="F")
+        raw_pos = np.full((first.size, n), -1, dtype=rows.index.position_dtype, order="F")
         raw_pos[:, 0] = p0[hit]
         raw_ts = np.zeros((first.size, n), dtype=np.int64, order="F")
         raw_ts[:, 0] = ts[raw_pos[:, 0]]
         start = 1
     else:
-        raw_pos = np.full((prior.raw_pos.shape[0], n), -1, dtype=np.int64, order="F")
+        raw_pos = np.full((prior.raw_pos.shape[0], n), -1, dtype=prior.raw_pos.dtype, order="F")
         raw_pos[:, :start] = prior.raw_pos[:, :start]
         raw_ts = np.zeros((prior.raw_pos.shape[0], n), dtype=np.int64, order="F")
         raw_ts[:, :start] = prior.raw_ts[:, :start]
@@ -520,11 +524,18 @@ def _lifecycle_reach(
         ok = memo[key] = _within_limits(state.raw_ts, state.raw_pos >= 0, stages, None)
     if window is None:
         return ok, state.raw_ts, state.raw_pos[:, 0]
-    since = memo.get("since start")
-    if since is None:
-        since = memo["since start"] = state.raw_ts - state.raw_ts[:, :1]
-    # ``since`` never decreases along a chain, so the window keeps ``ok`` cumulative.
-    return ok & (since <= window), state.raw_ts, state.raw_pos[:, 0]
+    # The time since the start never decreases along a chain, so the window keeps ``ok``
+    # cumulative. A column at a time, in reused buffers: nothing of the chains' size is
+    # made or kept.
+    raw_ts = state.raw_ts
+    reached = ok.copy(order="F")
+    since = np.empty(raw_ts.shape[0], dtype=raw_ts.dtype)
+    fits = np.empty(raw_ts.shape[0], dtype=bool)
+    for k in range(1, raw_ts.shape[1]):
+        np.subtract(raw_ts[:, k], raw_ts[:, 0], out=since)
+        np.less_equal(since, window, out=fits)
+        reached[:, k] &= fits
+    return reached, raw_ts, state.raw_pos[:, 0]
 
 
 # --------------------------------------------------------------------------- best path
@@ -627,12 +638,13 @@ def _best_path(
         cont = np.zeros((0, 0), dtype=np.int64)
     elif prior is None or start == 1:
         first, last, f1 = _groups(start_pos, bounds, rows.positions[1], stages[1].times, user)
-        cont = np.full((f1.size, n - 1), -1, dtype=np.int64, order="F")
+        cont = np.full((f1.size, n - 1), -1, dtype=rows.index.position_dtype, order="F")
         cont[:, 0] = f1
         start = 2
     else:
         first, last = prior.group_first, prior.group_last
-        cont = np.full((prior.cont_pos.shape[0], n - 1), -1, dtype=np.int64, order="F")
+        shape = (prior.cont_pos.shape[0], n - 1)
+        cont = np.full(shape, -1, dtype=prior.cont_pos.dtype, order="F")
         cont[:, : start - 1] = prior.cont_pos[:, : start - 1]
     for k in range(start, n):
         alive = np.flatnonzero(cont[:, k - 2] >= 0)

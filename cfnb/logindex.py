@@ -28,9 +28,11 @@ Examples
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -40,7 +42,15 @@ import polars as pl
 
 from cfnb.parallel import in_parallel
 
-__all__ = ["CoreColumns", "LogIndex", "build_index", "code_dtype", "in_sorted", "ranges"]
+__all__ = [
+    "CoreColumns",
+    "CoreScans",
+    "LogIndex",
+    "build_index",
+    "code_dtype",
+    "in_sorted",
+    "ranges",
+]
 
 _T = TypeVar("_T")
 # Results an index keeps per condition (positions, tie contents): enough for a spec and
@@ -76,6 +86,40 @@ class CoreColumns:
     ts: I64
     codes: Codes
     names: tuple[str, ...]
+    ids: Callable[[], pl.Series | None]
+
+    def scans(self) -> CoreScans:
+        """These columns as the scans the builder reads (one batch each)."""
+        return CoreScans(
+            rows=int(self.ts.size),
+            names=self.names,
+            hashes=lambda: [(self.hash, self.check, self.ts)],
+            events=lambda: [(self.ts, self.codes)],
+            hash_at=lambda rows: self.hash[rows],
+            ids=self.ids,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CoreScans:
+    """The index builder's input as scans of an event source, batch by batch in row order.
+
+    The builder reads the hashes, groups the rows and lets the hashes go before it reads
+    the times and codes: holding all four columns, raw and gathered, at once would take
+    several times the finished index (a 50M-row log loads in little more memory than
+    its index this way).
+
+    ``hashes()`` yields ``(hash, check, ts)`` batches and ``events()`` ``(ts, codes)``
+    batches (codes as in :class:`CoreColumns`, numbering ``names``). ``hash_at(rows)``
+    gives the first hash at some rows (in the order given), for the few users whose
+    grouping keys clash; ``ids`` is as in :class:`CoreColumns`.
+    """
+
+    rows: int
+    names: tuple[str, ...]
+    hashes: Callable[[], Iterable[tuple[U64, U64, I64]]]
+    events: Callable[[], Iterable[tuple[I64, Codes]]]
+    hash_at: Callable[[I64], U64]
     ids: Callable[[], pl.Series | None]
 
 
@@ -142,11 +186,16 @@ class LogIndex:
         out: I64 = found.astype(np.int64, copy=False)
         return out
 
+    @property
+    def position_dtype(self) -> type[np.signedinteger[Any]]:
+        """The dtype of positions: int32 while the rows fit, half the memory of int64."""
+        return np.int32 if self.rows < 2**31 else np.int64
+
     def positions_of(self, code: int) -> I64:
         """Positions of the rows with event code ``code``, ascending (computed once)."""
         found = self._positions.get(code)
         if found is None:
-            found = np.flatnonzero(self.codes == code)
+            found = np.flatnonzero(self.codes == code).astype(self.position_dtype)
             with self._lock:
                 self._positions[code] = found
         return found
@@ -172,29 +221,37 @@ class LogIndex:
         return lookup[self.codes]
 
     @functools.cached_property
-    def _in_run(self) -> Bool:
-        """Per position: inside a tie run, after its first position."""
-        flag = np.zeros(self.rows, dtype=bool)
-        flag[self.tied()] = True
-        flag[self.run_start] = False
-        return flag
+    def _inner(self) -> tuple[I64, I64]:
+        """The positions inside a tie run after its first, and their run's first position."""
+        lengths = self.run_end - self.run_start
+        inner = ranges(self.run_start + 1, self.run_end).astype(self.position_dtype)
+        return inner, np.repeat(self.run_start, lengths).astype(self.position_dtype)
 
     def tie_start(self, positions: I64) -> I64:
-        """The first position of each position's tie run (itself when it has none)."""
-        if not self.run_start.size:
+        """The first position of each position's tie run (itself when it has none).
+
+        When ``positions`` are strictly ascending (as a stage's chain positions are, user
+        after user), only the few positions inside runs are looked up.
+        """
+        if not self.run_start.size or not positions.size:
             return positions
-        # Ties are rare: look up only the positions inside a run.
-        inside = np.flatnonzero(self._in_run[positions])
-        if not inside.size:
+        inner, start = self._inner
+        if not np.all(positions[1:] > positions[:-1]):
+            run = np.searchsorted(self.run_start, positions, side="right") - 1
+            hit = (run >= 0) & (positions <= self.run_end[np.maximum(run, 0)])
+            start = self.run_start[np.maximum(run, 0)]
+            return np.where(hit, start, positions).astype(positions.dtype, copy=False)
+        at = np.minimum(np.searchsorted(positions, inner), positions.size - 1)
+        hit = positions[at] == inner
+        if not hit.any():
             return positions
         out = positions.copy()
-        run = np.searchsorted(self.run_start, positions[inside], side="right") - 1
-        out[inside] = self.run_start[run]
+        out[at[hit]] = start[hit]
         return out
 
     def tied(self) -> I64:
         """Every position inside a tie run, ascending."""
-        return ranges(self.run_start, self.run_end)
+        return ranges(self.run_start, self.run_end).astype(self.position_dtype)
 
 
 def in_sorted(haystack: I64, needles: I64) -> Bool:
@@ -214,136 +271,259 @@ def ranges(lo: I64, hi: I64) -> I64:
     return np.repeat(lo - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
 
 
-def build_index(core: CoreColumns) -> LogIndex:
+#: Rows per piece of a chunked pass: the pass's temporaries (an index converted to intp,
+#: a gathered slice) stay a few MB, however long the log.
+_CHUNK = 1 << 20
+
+Order: TypeAlias = I32 | I64
+
+
+def build_index(core: CoreColumns | CoreScans) -> LogIndex:
     """Group the rows of ``core`` by user, each user's rows in time order."""
-    n = core.ts.size
+    scans = core.scans() if isinstance(core, CoreColumns) else core
+    n = scans.rows
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return LogIndex(
-            None, np.zeros(0, np.int32), empty, core.codes, core.names, empty, empty, empty
-        )
-    order, new_user, ts, codes = _user_order(core)
+        codes = np.zeros(0, dtype=code_dtype(len(scans.names)))
+        return LogIndex(None, np.zeros(0, np.int32), empty, codes, scans.names, empty, empty, empty)
+    order, new_user = _user_order(scans)
+    ts, codes = _events_in_order(scans, order)
     user = np.cumsum(new_user, dtype=np.int32)
     user -= 1
-    starts = np.flatnonzero(new_user)
-    user_start = np.append(starts, n).astype(np.int64)
-    # Positions that share (user, time) with the previous one; ties are rare, so the
-    # runs are found from these few positions alone.
-    same = np.flatnonzero((ts[1:] == ts[:-1]) & ~new_user[1:]) + 1
-    if same.size:
-        breaks = np.ones(same.size, dtype=bool)
-        breaks[1:] = same[1:] != same[:-1] + 1
-        run_start = same[breaks] - 1
-        last = np.append(np.flatnonzero(breaks)[1:] - 1, same.size - 1)
-        run_end = same[last]
-    else:
-        run_start = run_end = np.zeros(0, dtype=np.int64)
-    if order is not None and n < 2**31:
-        order = order.astype(np.int32)
+    user_start = np.append(np.flatnonzero(new_user), n).astype(np.int64)
+    run_start, run_end = _tie_runs(ts, new_user)
     return LogIndex(
         order=order,
         user=user,
         ts=ts,
         codes=codes,
-        names=core.names,
+        names=scans.names,
         user_start=user_start,
-        run_start=run_start.astype(np.int64),
-        run_end=run_end.astype(np.int64),
+        run_start=run_start,
+        run_end=run_end,
     )
 
 
-def _user_order(core: CoreColumns) -> tuple[I64 | None, Bool, I64, Codes]:
-    """Row order grouping each user's rows in time order; where users start; ts; codes."""
-    h, check, ts = core.hash, core.check, core.ts
-    n = ts.size
-    time_ordered = bool(np.all(ts[1:] >= ts[:-1]))
-    if time_ordered:
-        order, key = _time_ordered_groups(h)
-    else:
-        # Time order first (Polars sorts in parallel), then group by hash keeping it.
-        by_time = pl.Series(ts).arg_sort().to_numpy().astype(np.int64)
-        order, key = _time_ordered_groups(h[by_time])
-        order = by_time[order]
-    identity = _is_identity(order)
-    if identity:
-        sorted_check, sorted_ts, sorted_codes = check.copy(), ts, core.codes
-    else:
-        sorted_check, sorted_ts, sorted_codes = _take_all((check, ts, core.codes), order)
-    new_user = np.ones(n, dtype=bool)
-    new_user[1:] = key[1:] != key[:-1]
-    clash = _clashes(new_user, sorted_check)
-    if clash.size:
-        # Hashes agreeing in the high bits the sort kept interleave: regroup the rows of
-        # those keys by the whole hash, keeping time order. A key's rows form one
-        # contiguous block, so reordering within blocks moves no other row.
-        pos = np.flatnonzero(np.isin(key, np.unique(key[clash])))
-        sub = order[pos]
-        sub = sub[np.lexsort((ts[sub], h[sub]))]
-        order = order.copy() if identity else order
-        order[pos] = sub
-        sorted_check[pos] = check[sub]
-        sorted_ts, sorted_codes = sorted_ts.copy(), sorted_codes.copy()
-        sorted_ts[pos], sorted_codes[pos] = ts[sub], core.codes[sub]
-        whole = h[sub]
-        new_user[pos[1:]] |= whole[1:] != whole[:-1]
-        clash = _clashes(new_user, sorted_check)
-        identity = False
-    if clash.size:
-        return _exact_user_order(core)
-    if identity:  # a table already stored in (user, time) order needs no order
-        return None, new_user, sorted_ts, sorted_codes
-    return order, new_user, sorted_ts, sorted_codes
+def _tie_runs(ts: I64, new_user: Bool) -> tuple[I64, I64]:
+    """First and last position of every run of rows sharing (user, time), ascending."""
+    # Positions that share (user, time) with the previous one; ties are rare, so the
+    # runs are found from these few positions alone.
+    same = np.flatnonzero((ts[1:] == ts[:-1]) & ~new_user[1:]) + 1
+    if not same.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    breaks = np.ones(same.size, dtype=bool)
+    breaks[1:] = same[1:] != same[:-1] + 1
+    run_start = same[breaks] - 1
+    last = np.append(np.flatnonzero(breaks)[1:] - 1, same.size - 1)
+    return run_start.astype(np.int64), same[last].astype(np.int64)
 
 
-def _take_all(
-    columns: tuple[npt.NDArray[np.generic], ...], order: I64
-) -> tuple[npt.NDArray[Any], ...]:
-    """Each column gathered by ``order``, in parallel threads.
+def _user_order(scans: CoreScans) -> tuple[Order | None, Bool]:
+    """Row order grouping each user's rows in time order (``None``: the rows' own); where
+    users start.
 
-    A random gather waits on memory, not on the CPU: two at once take little more than
-    one.
+    Rows are grouped by the first hash's high bits, with the row number (or time rank) in
+    the low bits, so one plain integer sort does it. The hashes live only here: the keys
+    and checks are gone before the times and codes are read.
     """
-    return tuple(in_parallel([functools.partial(np.take, c, order) for c in columns]))
+    n = scans.rows
+    bits = max(int(n - 1).bit_length(), 1)
+    keys, check, time_ordered = _read_hashes(scans, bits)
+    by_time = None
+    if not time_ordered:
+        # Time order first (Polars sorts in parallel), then group by hash keeping it.
+        by_time = _time_order(scans)
+        keys = _rank_keys(keys, by_time, bits)
+    keys.sort()
+    order = _low_bits(keys, bits, by_time)
+    del by_time
+    keys >>= np.uint64(bits)
+    new_user = np.empty(n, dtype=bool)
+    new_user[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new_user[1:])
+    identity = _is_identity(order)
+    clash = _clashes(new_user, check, order)
+    if clash.size:
+        if not _regroup(scans, keys, clash, order, new_user, check):
+            return _exact_user_order(scans)
+        identity = False
+    if identity:  # a table already stored in (user, time) order needs no order
+        return None, new_user
+    return order, new_user
 
 
-def _is_identity(order: I64) -> bool:
+def _read_hashes(scans: CoreScans, bits: int) -> tuple[U64, U64, bool]:
+    """Each row's grouping key (the hash's high bits over the row number), its check
+    hash, and whether the rows are in time order."""
+    n = scans.rows
+    high = ~np.uint64((1 << bits) - 1)
+    keys = np.empty(n, dtype=np.uint64)
+    check: U64 | None = None
+    lo, last, ordered = 0, None, True
+    for h, c, ts in scans.hashes():
+        hi = lo + h.size
+        np.bitwise_and(h, high, out=keys[lo:hi])
+        keys[lo:hi] |= np.arange(lo, hi, dtype=np.uint64)
+        if check is None:  # a single batch is kept as it is, not copied
+            check = c if c.size == n else np.empty(n, dtype=np.uint64)
+        if check is not c:
+            check[lo:hi] = c
+        if ordered and ts.size:
+            ordered = (last is None or ts[0] >= last) and bool(np.all(ts[1:] >= ts[:-1]))
+            last = ts[-1]
+        lo = hi
+    if lo != n or check is None:
+        raise RuntimeError(f"the events changed while indexed: {lo} rows read, {n} expected")
+    return keys, check, ordered
+
+
+def _time_order(scans: CoreScans) -> npt.NDArray[np.unsignedinteger]:
+    ts = _read_events(scans, codes=False)[0]
+    by_time: npt.NDArray[np.unsignedinteger] = pl.Series(ts).arg_sort().to_numpy()
+    return by_time
+
+
+def _rank_keys(keys: U64, by_time: npt.NDArray[np.unsignedinteger], bits: int) -> U64:
+    """The keys of rows taken in time order, the time rank in place of the row number."""
+    ranked = np.empty_like(keys)
+    _take_into(keys, by_time, ranked)
+    ranked &= ~np.uint64((1 << bits) - 1)
+    ranked |= np.arange(keys.size, dtype=np.uint64)
+    return ranked
+
+
+def _low_bits(keys: U64, bits: int, by_time: npt.NDArray[np.unsignedinteger] | None) -> Order:
+    """The rows the sorted ``keys`` stand for (their low bits, or the rows of those time
+    ranks), as int32 when that holds them, built piece by piece (no int64 copy)."""
+    n = keys.size
+    low = np.uint64((1 << bits) - 1)
+    order: Order = np.empty(n, dtype=np.int32) if n < 2**31 else np.empty(n, dtype=np.int64)
+    for a in range(0, n, _CHUNK):
+        rows = (keys[a : a + _CHUNK] & low).view(np.int64)
+        order[a : a + _CHUNK] = rows if by_time is None else by_time[rows]
+    return order
+
+
+def _parts(lo: int, hi: int) -> list[tuple[int, int]]:
+    """``lo``..``hi`` split into one contiguous part per thread of a parallel pass."""
+    workers = max(1, min(os.cpu_count() or 1, (hi - lo) // _CHUNK))
+    bounds = np.linspace(lo, hi, workers + 1).astype(np.int64).tolist()
+    return list(itertools.pairwise(bounds))
+
+
+def _take_into(
+    source: npt.NDArray[Any], order: npt.NDArray[np.integer], out: npt.NDArray[Any]
+) -> None:
+    """``out[:] = source[order]``, piece by piece in threads.
+
+    A random gather waits on memory, not on the CPU, so threads help even on two
+    cores. Pieces keep NumPy's intp copy of the indices small, and ``mode="clip"``
+    spares the copy of the output that the default mode makes.
+    """
+
+    def part(lo: int, hi: int) -> None:
+        for a in range(lo, hi, _CHUNK):
+            b = min(a + _CHUNK, hi)
+            np.take(source, order[a:b], out=out[a:b], mode="clip")
+
+    in_parallel([functools.partial(part, lo, hi) for lo, hi in _parts(0, order.size)])
+
+
+def _is_identity(order: Order) -> bool:
     n = order.size
     step = max(n // 64, 1)
     # A sample says "no" at once for the usual, time-ordered export.
     if not np.array_equal(order[::step], np.arange(0, n, step)):
         return False
-    return bool(np.all(order == np.arange(n)))
+    return all(
+        np.array_equal(order[a : a + _CHUNK], np.arange(a, min(a + _CHUNK, n)))
+        for a in range(0, n, _CHUNK)
+    )
 
 
-def _clashes(new_user: Bool, check: U64) -> I64:
+def _clashes(new_user: Bool, check: U64, order: Order) -> I64:
     """Positions grouped with the previous row whose check hash differs from it."""
-    return np.flatnonzero(~new_user[1:] & (check[1:] != check[:-1])) + 1
+
+    def part(lo: int, hi: int) -> I64:
+        found = [np.zeros(0, dtype=np.int64)]
+        for a in range(lo, hi, _CHUNK):
+            b = min(a + _CHUNK, hi)
+            c = np.take(check, order[a - 1 : b], mode="clip")
+            found.append(np.flatnonzero(~new_user[a:b] & (c[1:] != c[:-1])) + a)
+        return np.concatenate(found)
+
+    n = order.size
+    return np.concatenate(in_parallel([functools.partial(part, lo, hi) for lo, hi in _parts(1, n)]))
 
 
-def _exact_user_order(core: CoreColumns) -> tuple[I64, Bool, I64, Codes]:
-    ids = core.ids()
+def _regroup(
+    scans: CoreScans, keys: U64, clash: I64, order: Order, new_user: Bool, check: U64
+) -> bool:
+    """Regroup, in place, the rows of clashing keys by the whole hash, keeping time order;
+    whether that told every user apart.
+
+    Hashes agreeing in the high bits the sort kept interleave. A key's rows form one
+    contiguous block (``keys`` is sorted), so reordering within blocks moves no other row.
+    """
+    clashing = np.unique(keys[clash])
+    lo = np.searchsorted(keys, clashing, side="left")
+    hi = np.searchsorted(keys, clashing, side="right")
+    pos = ranges(lo.astype(np.int64), hi.astype(np.int64) - 1)
+    sub = order[pos].astype(np.int64)
+    whole = scans.hash_at(sub)
+    # A block's rows are in time order already: a stable sort by the hash keeps it.
+    by = np.argsort(whole, kind="stable")
+    sub, whole = sub[by], whole[by]
+    order[pos] = sub
+    new_user[pos[1:]] |= whole[1:] != whole[:-1]
+    # Only these blocks changed; the first row of each is a new user either way.
+    c = check[sub]
+    return not bool(np.any(~new_user[pos[1:]] & (c[1:] != c[:-1])))
+
+
+def _exact_user_order(scans: CoreScans) -> tuple[Order, Bool]:
+    ids = scans.ids()
     if ids is None:  # pragma: no cover - every source can give its ids
         raise RuntimeError("two user ids share both hashes and the source cannot list its ids")
-    keys = pl.DataFrame({"u": ids, "t": core.ts})
+    keys = pl.DataFrame({"u": ids, "t": _read_events(scans, codes=False)[0]})
     order = keys.select(pl.arg_sort_by("u", "t")).to_series().to_numpy().astype(np.int64)
     grouped = ids.gather(order)
     new_user = (grouped != grouped.shift()).fill_null(True).to_numpy()
-    return order, new_user, core.ts[order], core.codes[order]
+    return (order.astype(np.int32) if order.size < 2**31 else order), new_user
 
 
-def _time_ordered_groups(h: U64) -> tuple[I64, U64]:
-    """For rows in time order: an order grouping them by the hashes' high bits; those bits.
+def _events_in_order(scans: CoreScans, order: Order | None) -> tuple[I64, Codes]:
+    """Times and codes by position: read whole, then gathered one column at a time."""
+    ts, codes = _read_events(scans)
+    if order is None:
+        return ts, codes
+    sorted_codes = np.empty_like(codes)
+    _take_into(codes, order, sorted_codes)
+    del codes
+    sorted_ts = np.empty_like(ts)
+    _take_into(ts, order, sorted_ts)
+    return sorted_ts, sorted_codes
 
-    Sorting plain integers is many times faster than an argsort, so the row number rides
-    in the low bits of each key, under the hash's high bits: rows of one key stay in
-    time order.
-    """
-    n = h.size
-    bits = max(int(n - 1).bit_length(), 1)
-    low = np.uint64((1 << bits) - 1)
-    keys = np.arange(n, dtype=np.uint64)
-    keys |= h & ~low
-    keys.sort()
-    order = (keys & low).view(np.int64)
-    keys >>= np.uint64(bits)
-    return order, keys
+
+def _read_events(scans: CoreScans, *, codes: bool = True) -> tuple[I64, Codes]:
+    """The times and (unless ``codes`` is false: an empty array) codes of every row."""
+    n = scans.rows
+    ts_out: I64 | None = None
+    codes_out: Codes = np.zeros(0, dtype=code_dtype(len(scans.names)))
+    lo = 0
+    for ts, c in scans.events():
+        hi = lo + ts.size
+        if ts_out is None:  # a single batch is kept as it is, not copied
+            whole = ts.size == n
+            ts_out = ts if whole else np.empty(n, dtype=np.int64)
+            if codes:
+                codes_out = c if whole else np.empty(n, dtype=c.dtype)
+        if ts_out is not ts:
+            ts_out[lo:hi] = ts
+            if codes:
+                codes_out[lo:hi] = c
+        lo = hi
+    if lo != n or ts_out is None:
+        raise RuntimeError(f"the events changed while indexed: {lo} rows read, {n} expected")
+    return ts_out, codes_out

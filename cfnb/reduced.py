@@ -3,26 +3,34 @@
 Revenue, referral and the activation candidates take an events frame. For an
 :class:`~cfnb.eventlog.EventLog` the local backend hands them, instead of the whole
 table, a frame on which the *unchanged* metric gives the result it gives on the whole
-log:
+log, found with the log index (rows by dense user number and position) and holding only
+the columns the metric reads (the others are null):
 
 * **payments**: the rows the ``paid`` condition keeps (the metric is then told
-  ``paid=None``);
-* **invites and referrers**: the rows the ``invite`` condition keeps, and the rows with
-  a referrer;
-* **early events**: per user and event name, ``min(n, max(counts))`` copies of one row
-  at ``reach_0``, ``n`` being the user's events of that name in the first
-  ``first_days`` days (the candidates only ask "at least c times" in that window), plus,
-  for a ``retained`` condition, each user's first matching row in the outcome window
-  (the metric only asks whether there is one). Counted from the log index, without
-  reading the table.
+  ``paid=None``), of acquired users at or after their ``reach_0``, with ``user_id``,
+  ``ts``, ``event`` and the amount;
+* **invites and referrers**: the rows the ``invite`` condition keeps, of acquired users
+  at or after their ``reach_0``, and the rows with a referrer at a user's ``reach_0``
+  instant (the only ones the metrics read the referrer on), with the columns the
+  condition names and the referrer;
+* **early events**: no frame but their counts (:class:`~cfnb.metrics.activation.EarlyCounts`):
+  per journeys row and event name, ``min(n, max(counts))``, ``n`` being the user's events
+  of that name in the first ``first_days`` days (the candidates only ask "at least c
+  times" in that window), plus, for a ``retained`` condition, whether the user has a
+  matching event in the outcome window. Counted from the log index, without reading the
+  table.
 
-A metric's own argument checks run first on an empty frame with the log's columns, so
-a wrong column or condition raises the metric's own error.
+User ids come from the journeys (each user's, gathered once at ``reach_0``) and times
+and event names from the index, so the table is read only for the other columns, at
+the rows kept. A metric's own argument checks run first on an empty frame with the
+log's columns, so a wrong column or condition raises the metric's own error.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,15 +38,23 @@ import numpy.typing as npt
 import polars as pl
 
 from cfnb.journeys import Journeys, stage_positions
+from cfnb.logindex import LogIndex, in_sorted, ranges
 from cfnb.metrics import activation as _activation
 from cfnb.metrics._inputs import filter_events, predicate_expr
 from cfnb.needs import EarlyEvents, Invites, Need, Payments, Referrers
 from cfnb.periods import UTC_US
 from cfnb.sources import EventSource
+from cfnb.spec.errors import SpecError
+from cfnb.spec.predicates import EventIn
 
-__all__ = ["early_frame", "like_log", "reduced_inputs"]
+__all__ = ["early_counts", "like_log", "reduced_inputs"]
 
 DAY_US = 86_400_000_000
+#: Positions per pass when counting early events: the pass's arrays stay small.
+_CHUNK = 1 << 20
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 
 
 def reduced_inputs(
@@ -47,27 +63,14 @@ def reduced_inputs(
     """The frame (and keyword overrides) the metric behind ``need`` reads on ``source``."""
     schema = dict(source.schema)
     empty = pl.DataFrame(schema=schema)
+    if isinstance(need, EarlyEvents):
+        return _early(source, need, journeys, empty)
+    users = _users(journeys)
+    if users is None:  # pragma: no cover - chains imported from Spark have their own inputs
+        return source.frame(), {}
     if isinstance(need, Payments):
-        amount = need.amount
-        if amount not in schema or not schema[amount].is_numeric():
-            return empty, {}  # the metric says what is wrong with the column
-        if need.paid is None:
-            return source.select(list(schema), pl.col(amount).is_not_null()), {}
-        expr = predicate_expr(need.paid, "paid")
-        filter_events(empty, expr, "paid")  # an unknown column raises here
-        return source.select(list(schema), expr), {"paid": None}
-    if isinstance(need, Invites | Referrers):
-        parts = []
-        if need.referrer in schema:
-            parts.append(pl.col(need.referrer).is_not_null())
-        if isinstance(need, Invites) and need.invite is not None:
-            expr = predicate_expr(need.invite, "invite")
-            filter_events(empty, expr, "invite")
-            parts.append(expr.fill_null(False))
-        if not parts:
-            return empty, {}
-        return source.select(list(schema), pl.any_horizontal(parts)), {}
-    return _early(source, need, journeys, empty)
+        return _payments(source, need, users, empty)
+    return _invites(source, need, users, journeys, empty)
 
 
 def like_log(
@@ -88,19 +91,175 @@ def like_log(
     return pl.concat([pl.DataFrame(schema=schema), *full], how="vertical")
 
 
-def early_frame(
-    schema: dict[str, pl.DataType], early: pl.DataFrame, hits: list[pl.DataFrame]
-) -> pl.DataFrame:
-    """The candidates' frame from ``early`` (``user_id, event, ts, __n``) and ``hits``.
+# --------------------------------------------------------------------------- users
 
-    Each early row stands for ``__n`` events of its name at ``ts`` (the user's
-    ``reach_0``); ``hits`` are real rows matching the ``retained`` condition.
+
+@dataclass(frozen=True, eq=False)
+class _Users:
+    """The acquired users by dense user number (per user; nothing per event).
+
+    ``pos0`` is each journeys row's ``reach_0`` position; ``reach0`` and ``row`` give each
+    dense user's ``reach_0`` (microseconds) and journeys row, -1 for users never acquired;
+    ``ids`` the ``user_id`` of each journeys row.
     """
+
+    index: LogIndex
+    pos0: I64
+    reach0: I64
+    row: I64
+    ids: pl.Series
+
+
+def _users(journeys: Journeys) -> _Users | None:
+    view = journeys.by_position()
+    if view is None:
+        return None
+    index, pos0 = view
+    dense = index.user[pos0].astype(np.int64)
+    reach0 = np.full(index.users, -1, dtype=np.int64)
+    reach0[dense] = index.ts[pos0]
+    row = np.full(index.users, -1, dtype=np.int64)
+    row[dense] = np.arange(pos0.size)
+    ids = journeys.columns_at_reach0(["user_id"]).to_series()
+    return _Users(index, pos0, reach0, row, ids)
+
+
+def _after_reach0(
+    users: _Users, positions: I64, lo: int = 0, hi: int | None = None
+) -> npt.NDArray[np.int64]:
+    """Indices of the ``positions`` of acquired users at ``reach_0 + [lo, hi)`` microseconds."""
+    since = users.reach0[users.index.user[positions]]
+    offset = users.index.ts[positions] - since
+    keep = (since >= 0) & (offset >= lo)
+    if hi is not None:
+        keep &= offset < hi
+    return np.flatnonzero(keep)
+
+
+def _frame_at(
+    source: EventSource,
+    users: _Users,
+    positions: I64,
+    columns: list[str],
+    known: dict[str, pl.Series] | None = None,
+) -> pl.DataFrame:
+    """``user_id``, ``ts``, ``event``, ``known`` and ``columns`` at acquired users' ``positions``.
+
+    The first three come from the journeys and the index; only ``columns`` are read from
+    the table, at the rows kept.
+    """
+    index = users.index
+    names = pl.Series([*index.names, None], dtype=pl.String)
+    frame = pl.DataFrame(
+        {
+            "user_id": users.ids.gather(pl.Series(users.row[index.user[positions]])),
+            "ts": pl.Series(index.ts[positions]).cast(UTC_US),
+            "event": names.gather(pl.Series(index.codes[positions].astype(np.int64))),
+            **(known or {}),
+        }
+    )
+    other = [c for c in columns if c not in frame.columns]
+    if not other:
+        return frame
+    return pl.concat([frame, source.take(other, index.rows_at(positions))], how="horizontal")
+
+
+def _condition(pred: Any, what: str) -> Any:
+    """``pred`` as a condition the engine finds rows of (from the index where it can)."""
+    if isinstance(pred, str):
+        try:
+            return EventIn((pred,))  # the index knows the names: no read of the table
+        except SpecError:
+            pass
+    if hasattr(pred, "to_polars") and hasattr(pred, "event_names"):
+        return pred
+    return _Expr(predicate_expr(pred, what))
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def _payments(
+    source: EventSource, need: Payments, users: _Users, empty: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    schema, amount = dict(empty.schema), need.amount
+    if amount not in schema or not schema[amount].is_numeric():
+        return empty, {}  # the metric says what is wrong with the column
+    if need.paid is None:
+        condition = _Expr(pl.col(amount).is_not_null())
+    else:
+        filter_events(
+            empty, predicate_expr(need.paid, "paid"), "paid"
+        )  # an unknown column raises here
+        condition = _condition(need.paid, "paid")
+    index = users.index
+    found = stage_positions(source, index, condition)
+    found = found[_after_reach0(users, found)]
+    # In the table's row order, as a scan gives them: sums add up in the same order.
+    found = found[np.argsort(index.rows_at(found), kind="stable")]
+    frame = _frame_at(source, users, found, [amount]).filter(pl.col(amount).is_not_null())
+    return like_log(schema, [frame]), {"paid": None}
+
+
+# --------------------------------------------------------------------------- referral
+
+
+def _invites(
+    source: EventSource,
+    need: Invites | Referrers,
+    users: _Users,
+    journeys: Journeys,
+    empty: pl.DataFrame,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    schema = dict(empty.schema)
+    invite = need.invite if isinstance(need, Invites) else None
+    roots: list[str] = []
+    if invite is not None:
+        expr = predicate_expr(invite, "invite")
+        filter_events(empty, expr, "invite")  # an unknown column raises here
+        roots = [c for c in dict.fromkeys(expr.meta.root_names()) if c in schema]
+    referrer = need.referrer
     frames = []
-    if early.height:
-        index = pl.int_range(pl.len()).repeat_by(pl.col("__n")).explode()
-        frames.append(early.select(pl.all().gather(early.select(index).to_series())).drop("__n"))
-    return like_log(schema, [*frames, *hits])
+    held = np.zeros(0, dtype=np.int64)
+    # A journeys column holds the referrer itself: the metrics read it there.
+    if referrer in schema and referrer not in journeys.table.columns:
+        # Kept with the journeys (one entry per user with a referrer): referral and the
+        # activation effect both read it.
+        held, values = journeys.cached(
+            ("referrers at reach_0", referrer),
+            lambda: _referrers_at_reach0(source, users, referrer),
+            scope="reach0",
+        )
+        frames.append(_frame_at(source, users, held, roots, {referrer: values}))
+    if invite is not None:
+        found = stage_positions(source, users.index, _condition(invite, "invite"))
+        found = found[_after_reach0(users, found)]
+        # A referrer row that is an invite too is already there, with its columns.
+        found = found[~in_sorted(held, found)]
+        frames.append(_frame_at(source, users, found, roots))
+    return like_log(schema, frames), {}
+
+
+def _referrers_at_reach0(
+    source: EventSource, users: _Users, referrer: str
+) -> tuple[I64, pl.Series]:
+    """Positions (ascending) of the rows at a user's ``reach_0`` instant with a referrer,
+    and their referrer: all the metrics read of the column."""
+    index = users.index
+    pos0 = np.sort(users.pos0)
+    # The rows at a user's reach_0 instant: its tie run, or the reach_0 row alone.
+    run = np.searchsorted(index.run_start, pos0, side="right") - 1
+    at = np.maximum(run, 0)
+    inside = (run >= 0) & (pos0 <= index.run_end[at]) if index.run_start.size else run >= 0
+    lo = np.where(inside, index.run_start[at], pos0) if index.run_start.size else pos0
+    hi = np.where(inside, index.run_end[at], pos0) if index.run_start.size else pos0
+    positions = ranges(lo, hi)
+    values = source.take([referrer], index.rows_at(positions)).to_series()
+    has = values.is_not_null().to_numpy()
+    return positions[has], values.filter(pl.Series(has))
+
+
+# --------------------------------------------------------------------------- early events
 
 
 def _early(
@@ -109,62 +268,72 @@ def _early(
     options = dict(need.options)
     # The metric checks its own arguments: on the empty log it raises before any work.
     _activation.activation_candidates(empty, journeys, **options)
-    view = journeys.by_position()
-    if view is None:  # pragma: no cover - chains imported from Spark have their own inputs
+    users = _users(journeys)
+    if users is None:  # pragma: no cover - chains imported from Spark have their own inputs
         return source.frame(), {}
-    index, pos0 = view
     defaults = inspect.signature(_activation.activation_candidates).parameters
     value = {k: options.get(k, p.default) for k, p in defaults.items()}
-    first_days, cap = int(value["first_days"]), max(value["counts"])
-    dense = index.user[pos0].astype(np.int64)
-    reach0 = np.full(index.users, -1, dtype=np.int64)
-    reach0[dense] = index.ts[pos0]
-    row_of = np.full(index.users, -1, dtype=np.int64)
-    row_of[dense] = np.arange(pos0.size)
-    ids = journeys.columns_at_reach0(["user_id"]).to_series()
-
-    pos = _after_reach0(index.user, index.ts, reach0, 0, first_days * DAY_US)
-    width = len(index.names) + 1
-    key = index.user[pos].astype(np.int64) * width + index.codes[pos]
-    found, n = np.unique(key, return_counts=True)
-    user, code = found // width, found % width
-    names = pl.Series([*list(index.names), None], dtype=pl.String)
-    early = pl.DataFrame(
-        {
-            "user_id": ids.gather(pl.Series(row_of[user])),
-            "event": names.gather(pl.Series(code)),
-            "ts": pl.Series(reach0[user]).cast(UTC_US),
-            "__n": np.minimum(n, cap),
-        }
-    )
-    hits = []
+    first_days, outcome_days = int(value["first_days"]), int(value["outcome_days"])
     retained = value["retained"]
+    hits = None
     if retained is not None and not isinstance(retained, bool | int | str):
-        condition = (
-            retained
-            if hasattr(retained, "to_polars")
-            else _Expr(predicate_expr(retained, "retained"))
+        start, end = first_days * DAY_US, (first_days + outcome_days) * DAY_US
+        hits = _hits(source, users, _condition(retained, "retained"), start, end)
+    cap = max(value["counts"])
+    row, code, n = early_counts(users.index, users.reach0, users.row, first_days, cap)
+    names = (*users.index.names, None)
+    counts = _activation.EarlyCounts(first_days, outcome_days, cap, row, code, n, names, hits)
+    return empty, {"early": counts}
+
+
+def _hits(
+    source: EventSource, users: _Users, condition: Any, start: int, end: int
+) -> npt.NDArray[np.bool_]:
+    """Per journeys row: a row matching ``condition`` at ``reach_0 + [start, end)``?"""
+    found = stage_positions(source, users.index, condition)
+    found = found[_after_reach0(users, found, start, end)]
+    hit = np.zeros(users.pos0.size, dtype=bool)
+    hit[users.row[users.index.user[found]]] = True
+    return hit
+
+
+def early_counts(
+    index: LogIndex, reach0: I64, row_of: I64, first_days: int, cap: int
+) -> tuple[I32, I32, I32]:
+    """Journeys rows, event codes and counts: per user and event name with events in the
+    first ``first_days`` days after ``reach_0``, how many (at most ``cap``).
+
+    ``reach0`` and ``row_of`` give each dense user's ``reach_0`` and journeys row (-1 for
+    users never acquired). One pass over the positions, a run of whole users at a time,
+    each run counted with one histogram of (user, code): no sort, and no array as long
+    as the log.
+    """
+    width = len(index.names) + 1
+    span = first_days * DAY_US
+    starts = np.searchsorted(index.user_start, np.arange(0, index.rows, _CHUNK), side="right")
+    edges = np.unique(np.r_[0, starts - 1, index.users])
+    parts: list[tuple[I32, I32, I32]] = []
+    for u0, u1 in itertools.pairwise(edges.tolist()):
+        p0, p1 = int(index.user_start[u0]), int(index.user_start[u1])
+        user = index.user[p0:p1]
+        since = reach0[user]
+        offset = index.ts[p0:p1] - since
+        keep = (since >= 0) & (offset >= 0) & (offset < span)
+        key = (user[keep] - u0).astype(np.int64) * width + index.codes[p0:p1][keep]
+        counted = np.bincount(key, minlength=(u1 - u0) * width)
+        found = np.flatnonzero(counted)
+        parts.append(
+            (
+                row_of[found // width + u0].astype(np.int32),
+                (found % width).astype(np.int32),
+                np.minimum(counted[found], cap).astype(np.int32),
+            )
         )
-        start = first_days * DAY_US
-        end = (first_days + int(value["outcome_days"])) * DAY_US
-        matching = stage_positions(source, index, condition)
-        at = matching[_after_reach0(index.user[matching], index.ts[matching], reach0, start, end)]
-        first = at[np.append(True, index.user[at][1:] != index.user[at][:-1])] if at.size else at
-        hits.append(source.take(list(empty.columns), journeys.rows_at(first)))
-    return early_frame(dict(empty.schema), early, hits), {}
-
-
-def _after_reach0(
-    user: npt.NDArray[np.int32],
-    ts: npt.NDArray[np.int64],
-    reach0: npt.NDArray[np.int64],
-    lo: int,
-    hi: int,
-) -> npt.NDArray[np.int64]:
-    """Indices of the rows of acquired users at ``reach_0 + [lo, hi)`` microseconds."""
-    since = reach0[user]
-    offset = ts - since
-    return np.flatnonzero((since >= 0) & (offset >= lo) & (offset < hi))
+    if not parts:
+        none = np.zeros(0, dtype=np.int32)
+        return none, none, none
+    row, code, n = (np.concatenate(p, dtype=np.int32) for p in zip(*parts, strict=True))
+    return row, code, n
 
 
 class _Expr:

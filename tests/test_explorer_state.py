@@ -178,3 +178,34 @@ def test_same_result_compares_frames_by_value() -> None:
     assert not same_result(a, (pl.DataFrame({"x": [1, 3]}), {"k": [1.5]}, None))
     assert not same_result(a, (pl.DataFrame({"x": [1, 2]}), {"k": [2.5]}, None))
     assert not same_result(float("nan"), float("nan"))  # redraw rather than guess
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda f: f.replace(window="10d"),
+        lambda f: f.replace(period="month"),
+        lambda f: f.replace(segment_by=["plan"]),
+        lambda f: f.with_stage(f.stages[1].name, match=event("signup")),
+    ],
+    ids=["window", "period", "segment", "second stage"],
+)
+def test_preparing_edits_ahead_changes_no_result_of_the_edited_view(edit) -> None:  # type: ignore[no-untyped-def]
+    import cfnb
+    from cfnb.charts.specs import ChartSpecs
+    from cfnb.explorer.state import compute_view, prepare_edits
+
+    events = cfnb.datasets.generate(users=600, seed=4, weeks=8).events
+    factory = Factory.from_dict(cfnb.datasets.default_spec())
+    edited = edit(factory)
+    views = []
+    for prepare in (True, False):
+        specs = ChartSpecs()
+        view = compute_view(factory.run(events), None, specs)
+        if prepare:
+            prepare_edits(view, specs)
+        views.append(compute_view(view.run.with_factory(edited), view, specs))
+    prepared, plain = views
+    assert same_result(prepared.inputs, plain.inputs)
+    assert prepared.charts == plain.charts
+    assert prepared.summary == plain.summary

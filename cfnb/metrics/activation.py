@@ -44,6 +44,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from cfnb.errors import MetricError
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActivationCandidates",
     "ActivationEffect",
+    "EarlyCounts",
     "Suggestion",
     "activation_candidates",
     "activation_effect",
@@ -225,9 +228,24 @@ def _outcome_stage(
     return stage_index(given, stages, what)
 
 
+def _last_active(activity: object, journeys: JourneysLike) -> pl.Series | None:
+    """Per journeys row, the offset of the user's last active instant, when ``activity``
+    has one row per journeys row (built from them): then no join by user id is needed.
+
+    Some instant is at or after a time exactly when the last one is.
+    """
+    table = getattr(activity, "table", None)
+    built = hasattr(journeys, "reach") and hasattr(journeys, "cached")  # one row per user
+    if not (built and isinstance(table, pl.DataFrame) and "offsets" in table.columns):
+        return None
+    if "user_id" not in table.columns or not table["user_id"].equals(journeys.table["user_id"]):
+        return None
+    return table["offsets"].list.max()
+
+
 def _activity_after(activity: object, users: pl.DataFrame, period: str) -> pl.DataFrame:
     """``user_id`` of users active at or after the start of their period 1."""
-    starts = users.select("user_id", _p1=add_periods(pl.col("reach_0"), 1, period))
+    starts = users.select("user_id", "reach_0", _p1=add_periods(pl.col("reach_0"), 1, period))
     table = getattr(activity, "table", activity)
     if not isinstance(table, pl.DataFrame):
         raise MetricError(
@@ -235,25 +253,24 @@ def _activity_after(activity: object, users: pl.DataFrame, period: str) -> pl.Da
             f"with user_id and ts, got {type(activity).__name__}"
         )
     if "offsets" in table.columns:
+        # Some instant is at or after the start of period 1 exactly when the last one is:
+        # one value per user instead of one row per instant.
+        last = table.select("user_id", _last=pl.col("offsets").list.max())
         exploded = (
-            table.select("user_id", "offsets")
-            .explode("offsets")
-            .join(users.select("user_id", "reach_0"), on="user_id")
-            .select("user_id", ts=pl.col("reach_0") + pl.duration(microseconds=pl.col("offsets")))
+            last.filter(pl.col("_last").is_not_null())
+            .join(starts, on="user_id")
+            .select("user_id", "_p1", ts=pl.col("reach_0") + pl.duration(microseconds="_last"))
         )
     elif "ts" in table.columns and "user_id" in table.columns:
-        exploded = table.select("user_id", pl.col("ts").cast(UTC_US))
+        exploded = table.select("user_id", pl.col("ts").cast(UTC_US)).join(
+            starts.drop("reach_0"), on="user_id"
+        )
     else:
         raise MetricError(
             f"activity has columns {', '.join(table.columns)}: pass the result of "
             "cfnb.metrics.retention.activity() or a frame with user_id and ts"
         )
-    return (
-        exploded.join(starts, on="user_id")
-        .filter(pl.col("ts") >= pl.col("_p1"))
-        .select("user_id")
-        .unique()
-    )
+    return exploded.filter(pl.col("ts") >= pl.col("_p1")).select("user_id").unique()
 
 
 def activation_effect(
@@ -322,26 +339,37 @@ def activation_effect(
         raise MetricError("activation=0 is the acquisition stage: name a later stage")
     last = journeys.last_ts
     table = journeys.table.with_columns(_activated=pl.col(f"reach_{a}").is_not_null())
+    last_active = _last_active(activity, journeys)
+    if last_active is not None:
+        table = table.with_columns(_last_active=last_active)
+    # Lazy, so that each question filters only the columns it reads (not the user ids).
+    users = table.lazy()
 
-    def settled(i: int) -> pl.DataFrame:
+    def settled(i: int, *columns: str | pl.Expr, also: pl.Expr | None = None) -> pl.DataFrame:
+        """``columns`` of the users whose activation and stage ``i`` are settled."""
         h = horizons[i]
         if last is None or h is None:
-            return table.head(0)
-        return table.filter(pl.col("reach_0") + pl.lit(h) <= pl.lit(utc_datetime(last)))
+            return users.select(*columns).head(0).collect()
+        keep = pl.col("reach_0") + pl.lit(h) <= pl.lit(utc_datetime(last))
+        return users.filter(keep if also is None else keep & also).select(*columns).collect()
 
     def reached(outcome: str, i: int) -> dict[str, Any]:
         # reaching stage i, among users whose activation and stage i are both settled
-        frame = settled(max(i, a)).with_columns(_hit=pl.col(f"reach_{i}").is_not_null())
+        frame = settled(max(i, a), "_activated", pl.col(f"reach_{i}").is_not_null().alias("_hit"))
         return _rate_row(outcome, f"reach {stages[i]}", frame, "_hit", level, stages[i])
 
     rows: list[dict[str, Any]] = []
     if activity is not None:
-        base = settled(a)
-        if last is not None:
-            period_1_end = add_periods(pl.col("reach_0"), 2, journeys.period)
-            base = base.filter(period_1_end <= pl.lit(utc_datetime(last)))
-        active = _activity_after(activity, base, journeys.period)
-        frame = base.with_columns(_hit=pl.col("user_id").is_in(active["user_id"].implode()))
+        period_1_end = add_periods(pl.col("reach_0"), 2, journeys.period)
+        elapsed = None if last is None else period_1_end <= pl.lit(utc_datetime(last))
+        if last_active is not None:
+            since = pl.col("reach_0") + pl.duration(microseconds=pl.col("_last_active"))
+            hit = (since >= add_periods(pl.col("reach_0"), 1, journeys.period)).fill_null(False)
+            frame = settled(a, "_activated", hit.alias("_hit"), also=elapsed)
+        else:
+            base = settled(a, "user_id", "reach_0", "_activated", also=elapsed)
+            active = _activity_after(activity, base, journeys.period)
+            frame = base.with_columns(_hit=pl.col("user_id").is_in(active["user_id"].implode()))
         basis = f"are active in {journeys.period} 1 or later"
         rows.append(_rate_row("retention", basis, frame, "_hit", level))
     else:
@@ -350,7 +378,8 @@ def activation_effect(
             rows.append(reached("retention", r))
 
     if revenue is not None:
-        rows.extend(_revenue_rows(revenue, settled(a), amount, level))
+        payers = settled(a, "user_id", "reach_0", "_activated")
+        rows.extend(_revenue_rows(revenue, payers, amount, level))
     else:
         p = _outcome_stage(paying, stages, "paying", "revenue", a)
         if p is not None:
@@ -359,7 +388,8 @@ def activation_effect(
     if referral is None and (events is not None or referrer in journeys.table.columns):
         log = events_frame(events, ("user_id", "ts")) if events is not None else None
         pairs = referred_pairs(journeys, log, referrer)
-        frame = settled(a).with_columns(_hit=pl.col("user_id").is_in(pairs["_referrer"].implode()))
+        brought = pl.col("user_id").is_in(pairs["_referrer"].implode())
+        frame = settled(a, "_activated", brought.alias("_hit"))
         rows.append(_rate_row("referral", "bring a referred user", frame, "_hit", level))
         return ActivationEffect(stages[a], level, pl.DataFrame(rows, schema=_EFFECT_SCHEMA))
     f = _outcome_stage(referral, stages, "referral", "referral", a)
@@ -538,6 +568,28 @@ class ActivationCandidates:
         return self.summary
 
 
+@dataclass(frozen=True, eq=False)
+class EarlyCounts:
+    """What the candidates read of the events, counted by a backend (:mod:`cfnb.reduced`).
+
+    One entry per journeys-table row ``row`` and event-name code ``code`` (``names[code]``;
+    ``None`` for events without a name): ``n``, the user's events of that name in their
+    first ``first_days`` days, capped at ``cap`` (the candidates only ask "at least c
+    times" for c up to ``cap``). ``retained``, for a condition as the outcome, says per
+    journeys row whether the user has a matching event in the ``outcome_days`` days after
+    those (``None`` for a stage outcome).
+    """
+
+    first_days: int
+    outcome_days: int
+    cap: int
+    row: npt.NDArray[np.integer]
+    code: npt.NDArray[np.integer]
+    n: npt.NDArray[np.integer]
+    names: tuple[str | None, ...]
+    retained: npt.NDArray[np.bool_] | None = None
+
+
 def activation_candidates(
     events: object,
     journeys: JourneysLike,
@@ -550,6 +602,7 @@ def activation_candidates(
     factory: FactoryLike | None = None,
     level: float = 0.95,
     horizon: dt.timedelta | str | None = None,
+    early: EarlyCounts | None = None,
 ) -> ActivationCandidates:
     """Rank early behaviours by the odds ratio of retention, and suggest an activation.
 
@@ -573,6 +626,9 @@ def activation_candidates(
         The "at least n times" thresholds tried for every event.
     factory : Factory, optional
         For stage horizons (``within``/``window``); without it each link gets one period.
+    early : EarlyCounts, optional
+        The events already counted per user (a backend's answer, see
+        :class:`EarlyCounts`): ``events`` is then only checked, not read.
 
     Examples
     --------
@@ -604,6 +660,10 @@ def activation_candidates(
         retained = 2
     if isinstance(retained, bool):
         raise MetricError("retained= takes a stage name or index, or a condition, not a bool")
+    if early is not None:
+        _check_early(early, first_days, outcome_days, counts, retained)
+        # Counted per journeys row: the row number stands for the user.
+        users = users.with_row_index("_row")
     if isinstance(retained, int | str):
         r = stage_index(retained, stages, "retained")
         h = journey_horizons(journeys, factory, horizon=horizon)[r]
@@ -615,63 +675,36 @@ def activation_candidates(
         outcome = dt.timedelta(days=outcome_days)
         wait = window + outcome
         label = f"{retained} within {outcome_days} days after the first {first_days}"
-        hits = (
-            filter_events(frame, expr, "retained")
-            .select("user_id", pl.col("ts").cast(UTC_US))
-            .join(users.select("user_id", "reach_0"), on="user_id")
-            .filter(
-                pl.col("ts") >= pl.col("reach_0") + pl.lit(window),
-                pl.col("ts") < pl.col("reach_0") + pl.lit(window + outcome),
+        if early is not None and early.retained is not None:
+            scored = users.with_columns(_retained=pl.Series(early.retained))
+        else:
+            hits = (
+                filter_events(frame, expr, "retained")
+                .select("user_id", pl.col("ts").cast(UTC_US))
+                .join(users.select("user_id", "reach_0"), on="user_id")
+                .filter(
+                    pl.col("ts") >= pl.col("reach_0") + pl.lit(window),
+                    pl.col("ts") < pl.col("reach_0") + pl.lit(window + outcome),
+                )
+                .select("user_id")
+                .unique()
             )
-            .select("user_id")
-            .unique()
-        )
-        scored = users.with_columns(_retained=pl.col("user_id").is_in(hits["user_id"].implode()))
+            scored = users.with_columns(
+                _retained=pl.col("user_id").is_in(hits["user_id"].implode())
+            )
+    # Only what is read next: filtering the user ids too would copy them for nothing.
+    scored = scored.select("user_id" if early is None else "_row", "reach_0", "_retained")
     if last is None or wait is None:
         scored = scored.head(0)
     else:
         scored = scored.filter(pl.col("reach_0") + pl.lit(wait) <= pl.lit(utc_datetime(last)))
-    scored = scored.select("user_id", "reach_0", "_retained")
     n, n_ret = scored.height, int(scored["_retained"].sum())
-
-    early = (
-        frame.select("user_id", "event", pl.col("ts").cast(UTC_US))
-        .join(scored, on="user_id")
-        .filter(
-            pl.col("ts") >= pl.col("reach_0"), pl.col("ts") < pl.col("reach_0") + pl.lit(window)
-        )
-        .group_by("user_id", "event")
-        .agg(_n=pl.len(), _retained=pl.col("_retained").first())
-    )
-    rows: list[dict[str, Any]] = []
-    for times in sorted(set(counts)):
-        feats = (
-            early.filter(pl.col("_n") >= times)
-            .group_by("event")
-            .agg(users_with=pl.len(), retained_with=pl.col("_retained").sum())
-        )
-        for ev, w, rw in feats.select("event", "users_with", "retained_with").iter_rows():
-            w, rw = int(w), int(rw)
-            if w < min_support or n - w < min_support:
-                continue
-            est = odds_ratio(rw, w - rw, n_ret - rw, (n - w) - (n_ret - rw), level=level)
-            rows.append(
-                {
-                    "event": ev,
-                    "times": times,
-                    "users_with": w,
-                    "retained_with": rw,
-                    "retention_with": rw / w,
-                    "users_without": n - w,
-                    "retained_without": n_ret - rw,
-                    "retention_without": (n_ret - rw) / (n - w),
-                    "odds_ratio": est.value,
-                    "lower": est.lower,
-                    "upper": est.upper,
-                    "support": w / n,
-                    "corrected": est.corrected,
-                }
-            )
+    thresholds = sorted(set(counts))
+    if early is None:
+        features = _features(frame, scored, window, thresholds)
+    else:
+        features = _counted_features(early, scored, users.height, thresholds)
+    rows = _candidate_rows(features, n, n_ret, min_support, level)
     rows.sort(
         key=lambda r: (-r["lower"], -r["odds_ratio"], -r["users_with"], r["event"], r["times"])
     )
@@ -702,3 +735,109 @@ def activation_candidates(
         table=table,
         suggestion=suggestion,
     )
+
+
+def _check_early(
+    early: EarlyCounts, first_days: int, outcome_days: int, counts: Sequence[int], retained: object
+) -> None:
+    condition = not isinstance(retained, int | str)
+    if (
+        early.first_days != first_days
+        or early.cap < max(counts)
+        or (condition and (early.retained is None or early.outcome_days != outcome_days))
+    ):
+        raise MetricError(
+            "early= was counted for other arguments (first_days, counts, outcome_days or "
+            "retained): count them again for this call"
+        )
+
+
+#: One feature: event name, times, users with it and retained users with it.
+_Feature = tuple[str | None, int, int, int]
+
+
+def _features(
+    frame: pl.DataFrame, scored: pl.DataFrame, window: dt.timedelta, thresholds: list[int]
+) -> list[_Feature]:
+    """The features of ``scored`` users, counted from the events ``frame``."""
+    early = (
+        frame.select("user_id", "event", pl.col("ts").cast(UTC_US))
+        .join(scored, on="user_id")
+        .filter(
+            pl.col("ts") >= pl.col("reach_0"), pl.col("ts") < pl.col("reach_0") + pl.lit(window)
+        )
+        .group_by("user_id", "event")
+        .agg(_n=pl.len(), _retained=pl.col("_retained").first())
+    )
+    found: list[_Feature] = []
+    for times in thresholds:
+        feats = (
+            early.filter(pl.col("_n") >= times)
+            .group_by("event")
+            .agg(users_with=pl.len(), retained_with=pl.col("_retained").sum())
+        )
+        for ev, w, rw in feats.select("event", "users_with", "retained_with").iter_rows():
+            found.append((ev, times, int(w), int(rw)))
+    return found
+
+
+def _counted_features(
+    early: EarlyCounts, scored: pl.DataFrame, height: int, thresholds: list[int]
+) -> list[_Feature]:
+    """The features of ``scored`` users (with ``_row``), from a backend's counts."""
+    rows = scored["_row"].to_numpy()
+    is_scored = np.zeros(height, dtype=bool)
+    is_scored[rows] = True
+    is_retained = np.zeros(height, dtype=bool)
+    is_retained[rows[scored["_retained"].to_numpy()]] = True
+    keep = is_scored[early.row]
+    code, n = early.code[keep], early.n[keep]
+    retained = is_retained[early.row[keep]]
+    # One histogram of (code, capped count) for all users and one for the retained: the
+    # users with at least ``times`` events are a sum over counts.
+    width, depth = len(early.names), early.cap + 1
+    key = code.astype(np.int64) * depth + n
+    users = np.bincount(key, minlength=width * depth).reshape(width, depth)
+    kept = np.bincount(key[retained], minlength=width * depth).reshape(width, depth)
+    at_least, retained_at_least = _tail_sums(users), _tail_sums(kept)
+    found: list[_Feature] = []
+    for times in thresholds:
+        for c in np.flatnonzero(at_least[:, times]):
+            found.append(
+                (early.names[c], times, int(at_least[c, times]), int(retained_at_least[c, times]))
+            )
+    return found
+
+
+def _tail_sums(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per row, ``out[:, t]`` = the counts at ``t`` or more."""
+    found: npt.NDArray[np.int64] = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+    return found
+
+
+def _candidate_rows(
+    features: list[_Feature], n: int, n_ret: int, min_support: int, level: float
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for ev, times, w, rw in features:
+        if w < min_support or n - w < min_support:
+            continue
+        est = odds_ratio(rw, w - rw, n_ret - rw, (n - w) - (n_ret - rw), level=level)
+        rows.append(
+            {
+                "event": ev,
+                "times": times,
+                "users_with": w,
+                "retained_with": rw,
+                "retention_with": rw / w,
+                "users_without": n - w,
+                "retained_without": n_ret - rw,
+                "retention_without": (n_ret - rw) / (n - w),
+                "odds_ratio": est.value,
+                "lower": est.lower,
+                "upper": est.upper,
+                "support": w / n,
+                "corrected": est.corrected,
+            }
+        )
+    return rows

@@ -132,7 +132,8 @@ class ReferralResult:
 
 
 def _referrers(journeys: JourneysLike, frame: pl.DataFrame | None, column: str) -> pl.DataFrame:
-    """``user_id, _referrer``: the referrer on each user's acquisition row."""
+    """``user_id, _referrer``: the referrer on each user's acquisition row (from the
+    events: only for users with one)."""
     table = journeys.table
     if column in table.columns:
         return table.select("user_id", _referrer=pl.col(column).cast(pl.String))
@@ -146,7 +147,7 @@ def _referrers(journeys: JourneysLike, frame: pl.DataFrame | None, column: str) 
             .group_by("user_id")
             .agg(_referrer=pl.col(column).min())
         )
-        return table.select("user_id").join(at_reach, on="user_id", how="left")
+        return at_reach  # users without a referrer refer nobody: no row
     have = sorted(set(table.columns) | set(frame.columns if frame is not None else []))
     raise MetricError(
         f"no referrer column {column!r} in the journeys or the events (columns: "
@@ -170,11 +171,13 @@ def referred_pairs(
     >>> referred_pairs(NS(table=table), None).sort("user_id").rows()
     [('a', 'b'), ('b', 'a')]
     """
-    refs = _referrers(journeys, events, referrer)
-    known = journeys.table.select(pl.col("user_id").alias("_referrer"))
-    return refs.filter(
+    refs = _referrers(journeys, events, referrer).filter(
         pl.col("_referrer").is_not_null(), pl.col("_referrer") != pl.col("user_id")
-    ).join(known, on="_referrer", how="semi")
+    )
+    # Looked up in the few referrers, not the users in a hash of every user id.
+    ids = journeys.table["user_id"]
+    known = ids.filter(ids.is_in(refs["_referrer"].implode()))
+    return refs.filter(pl.col("_referrer").is_in(known.implode()))
 
 
 def _share(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -221,12 +224,9 @@ def referral(
     table = journeys.table
     valid = referred_pairs(journeys, frame, referrer)
 
-    users = table.select("user_id", cohort=period_start(pl.col("reach_0"), period))
     brought = valid.group_by(pl.col("_referrer").alias("user_id")).agg(_brought=pl.len())
-    per_user = users.join(brought, on="user_id", how="left").with_columns(
-        pl.col("_brought").fill_null(0),
-        _was_referred=pl.col("user_id").is_in(valid["user_id"].implode()),
-    )
+    referred = valid.select("user_id", _was_referred=pl.lit(True)).unique()
+    extra = brought.join(referred, on="user_id", how="full", coalesce=True)
     if invite is not None:
         if frame is None:
             raise MetricError("invite= needs the events: pass them as the second argument")
@@ -238,15 +238,21 @@ def referral(
             .group_by("user_id")
             .agg(_invites=pl.len())
         )
-        per_user = per_user.join(sent, on="user_id", how="left").with_columns(
-            pl.col("_invites").fill_null(0)
-        )
+        extra = extra.join(sent, on="user_id", how="full", coalesce=True)
     else:
-        per_user = per_user.with_columns(_invites=pl.lit(None, pl.Int64))
+        extra = extra.with_columns(_invites=pl.lit(None, pl.Int64))
+    # Every count is a sum over users, and a user who brought, was referred or invited
+    # no one adds 0 to it: the few who did are summed apart from the head count.
+    extra = extra.with_columns(
+        pl.col("_brought").fill_null(0),
+        pl.col("_was_referred").fill_null(False),
+        pl.col("_invites").fill_null(0) if invite is not None else pl.col("_invites"),
+    )
+    cohorts = table.select("user_id", cohort=period_start(pl.col("reach_0"), period))
+    found = extra.join(cohorts, on="user_id")
 
     counted = invite is not None
-    aggs: list[pl.Expr] = [
-        pl.len().cast(pl.Int64).alias("users"),
+    sums: list[pl.Expr] = [
         ((pl.col("_invites") > 0).sum() if counted else pl.lit(None))
         .cast(pl.Int64)
         .alias("inviters"),
@@ -255,6 +261,9 @@ def referral(
         (pl.col("_brought") > 0).sum().cast(pl.Int64).alias("referrers"),
         pl.col("_was_referred").sum().cast(pl.Int64).alias("referred_in"),
     ]
+    zero = [pl.col(c).fill_null(0) for c in ("referred", "referrers", "referred_in")]
+    if counted:
+        zero += [pl.col(c).fill_null(0) for c in ("inviters", "invites")]
     ratios: list[pl.Expr] = [
         _share(pl.col("inviters"), pl.col("users")).alias("inviter_share"),
         _share(pl.col("invites"), pl.col("users")).alias("invites_per_user"),
@@ -263,15 +272,21 @@ def referral(
         _share(pl.col("referrers"), pl.col("users")).alias("referrer_share"),
         _share(pl.col("referred_in"), pl.col("users")).alias("referred_in_share"),
     ]
+    heads = cohorts.group_by("cohort").agg(pl.len().cast(pl.Int64).alias("users"))
     by_cohort = (
-        per_user.group_by("cohort")
-        .agg(aggs)
+        heads.join(found.group_by("cohort").agg(sums), on="cohort", how="left")
+        .with_columns(zero)
         .with_columns(ratios)
         .select(list(_SCHEMA))
         .sort("cohort")
     )
     overall_schema = {k: v for k, v in _SCHEMA.items() if k != "cohort"}
-    overall = per_user.select(aggs).with_columns(ratios).select(list(overall_schema))
+    overall = (
+        found.select(sums)
+        .with_columns(pl.lit(cohorts.height, pl.Int64).alias("users"))
+        .with_columns(ratios)
+        .select(list(overall_schema))
+    )
     return ReferralResult(
         period=period,
         table=by_cohort.cast(pl.Schema(_SCHEMA)),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from cfnb.errors import MetricError
@@ -191,7 +192,7 @@ def revenue(
         "user_id",
         pl.col("reach_0").cast(UTC_US),
         cohort=period_start(pl.col("reach_0"), period),
-    )
+    ).with_row_index("_row")
     rows = frame if paid is None else filter_events(frame, predicate_expr(paid, "paid"), "paid")
     payments = (
         rows.select("user_id", pl.col("ts").cast(UTC_US), _amount=pl.col(amount).cast(pl.Float64))
@@ -199,13 +200,7 @@ def revenue(
         .join(users, on="user_id")
         .filter(pl.col("ts") >= pl.col("reach_0"))
     )
-    per_user = users.join(
-        payments.group_by("user_id").agg(
-            _total=pl.col("_amount").sum(), _paid=(pl.col("_amount") > 0).any()
-        ),
-        on="user_id",
-        how="left",
-    ).with_columns(pl.col("_total").fill_null(0.0), pl.col("_paid").fill_null(False))
+    per_user = _per_user(users, payments)
 
     per_cohort = (
         per_user.group_by("cohort")
@@ -242,6 +237,23 @@ def revenue(
     )
 
 
+def _per_user(users: pl.DataFrame, payments: pl.DataFrame) -> pl.DataFrame:
+    """``users`` with ``_total`` (sum of their payments) and ``_paid`` (one was positive).
+
+    The payers' values are put in place by row number: a join of every user id would
+    cost more than all the rest of the metric.
+    """
+    found = payments.group_by("_row").agg(
+        _total=pl.col("_amount").sum(), _paid=(pl.col("_amount") > 0).any()
+    )
+    rows = found["_row"].to_numpy()
+    total = np.zeros(users.height, dtype=np.float64)
+    total[rows] = found["_total"].to_numpy()
+    paid = np.zeros(users.height, dtype=bool)
+    paid[rows] = found["_paid"].to_numpy()
+    return users.with_columns(_total=pl.Series(total), _paid=pl.Series(paid))
+
+
 def _by_age(
     users: pl.DataFrame,
     payments: pl.DataFrame,
@@ -274,7 +286,7 @@ def _by_age(
         .agg(users=pl.col("n").sum().cast(pl.Int64))
     )
     paid = (
-        payments.join(aged.select("user_id", "_elapsed"), on="user_id")
+        payments.with_columns(_elapsed=aged["_elapsed"].gather(payments["_row"]))
         .with_columns(paid_at=whole_periods(pl.col("reach_0"), pl.col("ts"), period))
         .filter((pl.col("paid_at") >= 0) & (pl.col("paid_at") < pl.col("_elapsed")))
         .group_by("cohort", "paid_at", "_elapsed")
