@@ -634,7 +634,8 @@ def prepare_edits(view: View, specs: ChartSpecs) -> None:
             splits.append(column)
     for by in splits:
         for stage in range(1, n):
-            _arrays.steps(journeys, stage, by)
+            # Sorted, and which of them the current limits admit: a window edit filters.
+            _arrays.admitted(journeys, _arrays.steps(journeys, stage, by), stage)
         if by not in (None, *factory.segment_by[:1]):
             # Kept with the reach: a segment edit, which keeps the reach, finds it.
             stage_rows(journeys, by)

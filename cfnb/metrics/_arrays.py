@@ -39,6 +39,7 @@ __all__ = [
     "QUANTILES",
     "CohortCounts",
     "Steps",
+    "admitted",
     "as_dates",
     "cached",
     "cohort_codes",
@@ -46,6 +47,7 @@ __all__ = [
     "cohort_counts",
     "first_reach0_us",
     "group_codes",
+    "has_steps",
     "period_counts",
     "quantiles_of",
     "reach_of",
@@ -347,7 +349,7 @@ def steps(journeys: Any, stage: int, by: str | None = None) -> Steps:
     return cached(journeys, key, by_group, scope=scope)
 
 
-def _admitted(journeys: Any, found: Steps, stage: int) -> Bool:
+def admitted(journeys: Any, found: Steps, stage: int) -> Bool:
     """Which of ``found``'s users reach ``stage`` under the journeys' limits."""
     if not found.chains or found.since_start is None:
         reach = reach_of(journeys)
@@ -394,12 +396,12 @@ def quantiles_of(
     ``v[i] == v[i + 1]``, else ``(f - i) (v[i + 1] - v[i]) + v[i]``.
     """
     split = by if groups is not None else None
-    if not _has_steps(journeys, stage, split):
+    if not has_steps(journeys, stage, split):
         # Sorting every user's step time pays off only over several edits: the first
         # time, select the quantiles (the explorer sorts them ahead, prepare_edits).
         return _selected_quantiles(journeys, stage, groups, n_groups)
     found = steps(journeys, stage, split)
-    keep = _admitted(journeys, found, stage)
+    keep = admitted(journeys, found, stage)
     ordered = found.secs[keep]
     if found.group is None or found.bounds is None:
         bounds = np.array([0, ordered.size], dtype=np.int64)
@@ -413,7 +415,7 @@ def quantiles_of(
     return {name: _from_sorted(ordered, bounds, q) for name, q in QUANTILES}
 
 
-def _has_steps(journeys: Any, stage: int, by: str | None) -> bool:
+def has_steps(journeys: Any, stage: int, by: str | None) -> bool:
     kept = getattr(journeys, "kept", None)
     if kept is None:
         return False

@@ -36,6 +36,7 @@ from cfnb.metrics._arrays import (
     cached,
     cohort_codes,
     group_codes,
+    has_steps,
     quantiles_of,
     reach_of,
     users_by_group,
@@ -195,10 +196,13 @@ def _count_stage_rows(journeys: JourneysLike, by: str | None) -> pl.DataFrame:
     k = 1 if labels is None else labels.len()
     columns: dict[str, list[np.ndarray]] = {name: [] for name in ("users", *dict(QUANTILES))}
     users = users_by_group(journeys, groups, k)
-    # Each step's selection is a NumPy pass of its own: they run side by side.
-    steps = in_parallel(
-        [functools.partial(quantiles_of, journeys, i, groups, k, by) for i in range(1, n)]
-    )
+    calls = [functools.partial(quantiles_of, journeys, i, groups, k, by) for i in range(1, n)]
+    split = by if groups is not None else None
+    if all(has_steps(journeys, i, split) for i in range(1, n)):
+        steps = [call() for call in calls]  # a filter of sorted times each: too short to share
+    else:
+        # Each step's selection is a NumPy pass of its own: they run side by side.
+        steps = in_parallel(calls)
     for i in range(n):
         columns["users"].append(users[:, i])
         if i == 0:
