@@ -185,8 +185,9 @@ class EventLog:
     def event_names(self) -> pl.DataFrame:
         """Event names with their number of events and of distinct users, most frequent first."""
         return self._frame(
-            "SELECT event, count(*) AS events, count(DISTINCT user_id) AS users FROM events "
-            "GROUP BY event ORDER BY events DESC, event"
+            # Names are stored as an ENUM: they are shown, and sorted, as text.
+            "SELECT event::VARCHAR AS event, count(*) AS events, count(DISTINCT user_id) AS users "
+            "FROM events GROUP BY ALL ORDER BY events DESC, event"
         )
 
     def _frame(self, sql: str) -> pl.DataFrame:

@@ -263,7 +263,9 @@ def _prepare(
 ) -> _Rows:
     index = source.index()
     kept = start if prior is not None else 0
-    calls = [functools.partial(stage_positions, source, index, s.match) for s in stages[kept:]]
+    calls: list[Callable[[], _I64]] = [
+        functools.partial(stage_positions, source, index, s.match) for s in stages[kept:]
+    ]
     if 0 < index.tied().size <= _PREFETCH_TIES:
         # Ordering ties usually needs their content: a small query, run meanwhile.
         def prefetch() -> _I64:
@@ -363,18 +365,33 @@ def _patched(positions: _I64, tie_pos: _I64, tie_src: _I64) -> _I64:
     before = in_sorted(positions, tie_pos)
     if np.array_equal(now, before):
         return positions
-    drop = np.searchsorted(positions, tie_pos[before & ~now])
-    add = tie_pos[now & ~before]
-    # Few positions move: copy the runs between them (np.delete/np.insert pass the whole
-    # array several times over).
-    bounds = np.column_stack([drop, drop + 1]).reshape(-1)
-    merged = np.concatenate(np.split(positions, bounds)[::2])
-    pieces = np.split(merged, np.searchsorted(merged, add))
-    out: list[_I64] = [pieces[0]]
-    for value, piece in zip(add, pieces[1:], strict=True):
-        out.append(np.array([value], dtype=positions.dtype))
-        out.append(piece)
-    return np.concatenate(out)
+    gone = np.searchsorted(positions, tie_pos[before & ~now])  # slots losing their row
+    come = tie_pos[now & ~before]  # slots that now hold a matching row
+    if gone.size + come.size > _FEW_MOVES:
+        kept = np.ones(positions.size, dtype=bool)
+        kept[gone] = False
+        merged = positions[kept]
+        return np.insert(merged, np.searchsorted(merged, come), come)
+    # Few moves: copy the runs between them into the result, one pass over the array.
+    out = np.empty(positions.size - gone.size + come.size, dtype=positions.dtype)
+    cuts = sorted(
+        [(int(i), 1, 0) for i in gone]
+        + [(int(i), 0, int(v)) for i, v in zip(np.searchsorted(positions, come), come, strict=True)]
+    )
+    src = dst = 0
+    for at, drop, value in cuts:  # an insertion sorts before a drop at the same index
+        out[dst : dst + at - src] = positions[src:at]
+        dst += at - src
+        src = at + drop
+        if not drop:
+            out[dst] = value
+            dst += 1
+    out[dst:] = positions[src:]
+    return out
+
+
+#: Above this many slots changing hands, patching a stage's positions is vectorised.
+_FEW_MOVES = 4_096
 
 
 def _nth(
@@ -525,8 +542,8 @@ def _lifecycle_reach(
     if window is None:
         return ok, state.raw_ts, state.raw_pos[:, 0]
     # The time since the start never decreases along a chain, so the window keeps ``ok``
-    # cumulative. A column at a time, in reused buffers: nothing of the chains' size is
-    # made or kept.
+    # cumulative. A column at a time, in reused buffers: a fresh array of the chains' size
+    # costs more in page faults than the arithmetic, and keeping one costs memory.
     raw_ts = state.raw_ts
     reached = ok.copy(order="F")
     since = np.empty(raw_ts.shape[0], dtype=raw_ts.dtype)
@@ -594,7 +611,8 @@ def _starts(p0: _I64, user: npt.NDArray[np.int32], times: int) -> _I64:
         return p0
     new_user = _first_of_user(user[p0])
     rank = np.arange(p0.size) - np.flatnonzero(new_user)[np.cumsum(new_user) - 1]
-    return p0[rank >= times - 1]
+    found: _I64 = p0[rank >= times - 1]
+    return found
 
 
 def _groups(
@@ -990,32 +1008,22 @@ class Journeys:
         ``None``), ascending; ``None`` for journeys without an index (imported chains).
 
         Retention's activity, answered from the log's index (rows already grouped by user
-        and sorted by time) in a few vectorised passes instead of a join of every event
-        to its user.
+        and sorted by time, see :mod:`cfnb.activity_index`) instead of a join of every
+        event to its user.
         """
+        from cfnb.activity_index import active_offsets
+
         if self._rows is None:
             return None
         index = self._rows.index
-        start = self._pos0
-        dense = index.user[start].astype(np.int64)
-        # Per dense user number: their reach_0 time, or -1 for users never acquired.
-        reach0 = np.full(index.users, -1, dtype=np.int64)
-        reach0[dense] = index.ts[start]
-        if active is None or type(active) is AnyEvent:
-            user, ts = index.user, index.ts
-        else:
+        hits = None  # any event is activity: every position
+        if active is not None and type(active) is not AnyEvent:
             hits = stage_positions(self._source, index, active)
-            user, ts = index.user[hits], index.ts[hits]
-        since = reach0[user]
-        # Positions run in (user, ts) order: equal instants of a user are neighbours, and
-        # a user's rows at or after reach_0 are a run's tail, so one mask does both.
-        keep = (since >= 0) & (ts >= since)
-        keep[1:] &= (user[1:] != user[:-1]) | (ts[1:] != ts[:-1])
-        kept_user, offset = user[keep], ts[keep] - since[keep]
-        bounds = np.zeros(reach0.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(kept_user, minlength=reach0.size), out=bounds[1:])
-        lists = pa.LargeListArray.from_arrays(pa.array(bounds), pa.array(offset, pa.int64()))
-        return pl.Series("offsets", lists).gather(pl.Series(dense))
+        bounds, values = active_offsets(index, hits, self._pos0)
+        # Arrow wraps the NumPy buffers and Polars takes Arrow's: the values (one per
+        # active instant of the log) are never copied.
+        lists = pa.LargeListArray.from_arrays(pa.array(bounds), pa.array(values, pa.int64()))
+        return pl.Series("offsets", lists)
 
     def _repr_html_(self) -> str:
         reached = " → ".join(

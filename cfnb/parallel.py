@@ -47,4 +47,4 @@ def searchsorted(
             lambda: np.searchsorted(values, queries[half:], side=side),  # type: ignore[call-overload]
         ]
     )
-    return np.concatenate(parts)  # type: ignore[no-any-return]
+    return np.concatenate(parts)

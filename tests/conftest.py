@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,3 +26,23 @@ def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def altair_objects(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Call it to list, from then on, the names of the Altair objects built (a chart
+    builds dozens; a chart filled in from a learnt layout builds none)."""
+    from altair.utils.schemapi import SchemaBase
+
+    def start() -> list[str]:
+        built: list[str] = []
+        init = SchemaBase.__init__
+
+        def counting_init(self: SchemaBase, *args: Any, **kwargs: Any) -> None:
+            built.append(type(self).__name__)
+            init(self, *args, **kwargs)
+
+        monkeypatch.setattr(SchemaBase, "__init__", counting_init)
+        return built
+
+    return start

@@ -17,7 +17,6 @@ from typing import Any
 
 import altair as alt
 import pytest
-from altair.utils.schemapi import SchemaBase
 
 from cfnb import charts, datasets
 from cfnb.analysis import FactoryRun
@@ -153,27 +152,14 @@ def test_specs_equal_the_altair_charts_first_and_later(
     assert specs.stats["refused"] == 0  # every layout could be templated
 
 
-def count_altair_objects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the Altair objects built from now on (a chart builds dozens)."""
-    built: list[str] = []
-    init = SchemaBase.__init__
-
-    def counting_init(self: SchemaBase, *args: Any, **kwargs: Any) -> None:
-        built.append(type(self).__name__)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(SchemaBase, "__init__", counting_init)
-    return built
-
-
 def test_a_known_layout_is_filled_in_without_building_altair_objects(
-    cases: dict[str, list[Case]], monkeypatch: pytest.MonkeyPatch
+    cases: dict[str, list[Case]], altair_objects: Callable[[], list[str]]
 ) -> None:
     specs = ChartSpecs()
     for chart, chart_cases in cases.items():
         for _, args in chart_cases:
             CHARTS[chart][0](specs, *args)  # learns every layout
-    built = count_altair_objects(monkeypatch)
+    built = altair_objects()
     for chart, chart_cases in cases.items():
         for _, args in chart_cases:
             CHARTS[chart][0](specs, *args)
@@ -237,13 +223,13 @@ def test_an_edit_of_words_fills_in_the_layout_learnt_before_it(
     before: str,
     after: str,
     settings: dict[str, dict[str, tuple[Any, ...]]],
-    monkeypatch: pytest.MonkeyPatch,
+    altair_objects: Callable[[], list[str]],
 ) -> None:
     spec_of, chart_fn = CHARTS[chart]
     first, then = settings[before][chart], settings[after][chart]
     specs = ChartSpecs()
     learnt = spec_of(specs, *first)  # the only layout this ChartSpecs has seen
-    built = count_altair_objects(monkeypatch)
+    built = altair_objects()
     spec = spec_of(specs, *then)
     assert built == []  # filled in: no Altair drawing for the edit
     assert specs.stats == {"templated": 1, "built": 1, "refused": 0}

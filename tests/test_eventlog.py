@@ -58,6 +58,7 @@ def test_event_names_count_events_and_users_most_frequent_first(log: cfnb.EventL
     )
 
     assert_frame_equal(log.event_names(), expected, check_dtypes=False)
+    assert log.event_names().schema["event"] == pl.String  # not the stored ENUM
     assert log.event_names().schema["events"] == pl.Int64
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import altair as alt
 import pytest
-from altair.utils.schemapi import SchemaBase
 
 import cfnb
 from cfnb.analysis import FactoryRun
@@ -145,17 +144,10 @@ def test_window_edit_updates_the_chart_widgets_in_place(explorer: Explorer) -> N
 
 
 def test_edits_fill_the_chart_specs_in_without_altair(
-    explorer: Explorer, monkeypatch: pytest.MonkeyPatch
+    explorer: Explorer, monkeypatch: pytest.MonkeyPatch, altair_objects: Callable[[], list[str]]
 ) -> None:
     # Opening drew each chart's layout with Altair once; an edit only writes its values.
-    built: list[str] = []
-    init = SchemaBase.__init__
-
-    def counting_init(self: SchemaBase, *args: Any, **kwargs: Any) -> None:
-        built.append(type(self).__name__)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(SchemaBase, "__init__", counting_init)
+    built = altair_objects()
     templated = explorer.specs.stats["templated"]
     explorer.controls.window.value = "5w"
     explorer.stage_editors[2].target.value = "70%"

@@ -191,35 +191,60 @@ def anchored(
 
 
 def _rows(values: I64, bounds: I64, rows: Bool) -> tuple[I64, I64]:
-    """The instants of the users ``rows`` selects, and their bounds."""
+    """The instants of the users ``rows`` selects, and their bounds.
+
+    Gathered run by run into the final array: the positions gathered from are never a
+    whole array as long as the instants.
+    """
     counts = np.diff(bounds)[rows]
     kept = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=kept[1:])
-    at = np.arange(int(kept[-1]), dtype=np.int64)
-    at += np.repeat(bounds[:-1][rows] - kept[:-1], counts)
-    return values[at], kept
+    shift = bounds[:-1][rows] - kept[:-1]
+    out = np.empty(int(kept[-1]), dtype=np.int64)
+    for u0, u1 in _runs(kept, _CHUNK):
+        k0, k1 = int(kept[u0]), int(kept[u1])
+        at = np.arange(k0, k1, dtype=np.int64)
+        at += np.repeat(shift[u0:u1], counts[u0:u1])
+        np.take(values, at, out=out[k0:k1])
+    return out, kept
 
 
 def _kept(values: I64, bounds: I64, shift: I64 | None, upto: I64 | None) -> tuple[I64, I64]:
-    """The instants of :func:`anchored` moved by ``shift`` and filtered; their counts."""
-    counts = np.diff(bounds)
-    kept = np.zeros(counts.size, dtype=np.int64)
-    parts = []
-    for u0, u1 in _runs(bounds, _CHUNK):
-        b0, b1 = int(bounds[u0]), int(bounds[u1])
-        n = counts[u0:u1]
-        v = values[b0:b1]
-        if shift is not None:
-            v = v - np.repeat(shift[u0:u1], n)
-        keep = v >= 0
-        if upto is not None:
-            keep &= v <= np.repeat(upto[u0:u1], n)
+    """The instants of :func:`anchored` moved by ``shift`` and filtered; their counts.
+
+    Two passes over runs of users: the first counts what each keeps, the second writes it
+    into an array of that size (kept runs gathered and then joined would hold it twice).
+    """
+    runs = _runs(bounds, _CHUNK)
+    kept = np.zeros(bounds.size - 1, dtype=np.int64)
+    for u0, u1 in runs:
+        v, keep = _moved(values, bounds, shift, upto, u0, u1)
         total = np.zeros(v.size + 1, dtype=np.int32)
         np.cumsum(keep, dtype=np.int32, out=total[1:])
-        ends = total[bounds[u0 : u1 + 1] - b0]
+        ends = total[bounds[u0 : u1 + 1] - bounds[u0]]
         kept[u0:u1] = ends[1:] - ends[:-1]
-        parts.append(v.compress(keep))
-    return (np.concatenate(parts) if parts else values[:0]), kept
+    out = np.empty(int(kept.sum()), dtype=np.int64)
+    at = 0
+    for u0, u1 in runs:
+        v, keep = _moved(values, bounds, shift, upto, u0, u1)
+        part = v.compress(keep)
+        out[at : at + part.size] = part
+        at += part.size
+    return out, kept
+
+
+def _moved(
+    values: I64, bounds: I64, shift: I64 | None, upto: I64 | None, u0: int, u1: int
+) -> tuple[I64, Bool]:
+    """Users ``u0 … u1 - 1``'s instants moved by ``shift``, and which :func:`_kept` keeps."""
+    n = np.diff(bounds[u0 : u1 + 1])
+    v = values[int(bounds[u0]) : int(bounds[u1])]
+    if shift is not None:
+        v = v - np.repeat(shift[u0:u1], n)
+    keep = v >= 0
+    if upto is not None:
+        keep &= v <= np.repeat(upto[u0:u1], n)
+    return v, keep
 
 
 def _scan(values: I64, bounds: I64) -> tuple[I64, bool, bool]:

@@ -156,7 +156,7 @@ def activity(
             expr, condition = active, str(active)
         else:
             expr, condition = active.to_polars(), active.describe()
-    users = journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
+    users = _users(journeys)
     frame: pl.DataFrame | None = None
     try:
         # Journeys built on these very events answer from their index (no join, and a
@@ -203,6 +203,22 @@ def activity(
         .collect()
     )
     return Activity(table=table, condition=condition)
+
+
+def _users(journeys: HasTable) -> pl.DataFrame:
+    """``user_id`` and ``reach_0`` per journeys row, as in their table."""
+    reach = getattr(journeys, "reach", None)
+    at = getattr(journeys, "columns_at_reach0", None)
+    if not isinstance(reach, Reach) or at is None:
+        return journeys.table.select(pl.col("user_id"), pl.col("reach_0").cast(UTC_US))
+    # Journeys keep their user ids for every edit and their reach times as arrays: the
+    # table (every reach column and segment, fetched from the events) is not made.
+    reach0 = pl.Series("reach_0", reach.ts[:, 0]).cast(UTC_US)
+    reached = reach.reached[:, 0]
+    if not reached.all():
+        reach0 = pl.select(pl.when(pl.Series(reached)).then(reach0)).to_series()
+    ids: pl.DataFrame = at(["user_id"])
+    return ids.with_columns(reach0.alias("reach_0"))
 
 
 # --------------------------------------------------------------------------- results

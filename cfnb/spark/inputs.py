@@ -22,6 +22,7 @@ from cfnb.journeys import Journeys
 from cfnb.metrics import activation as _activation
 from cfnb.metrics._inputs import filter_events, predicate_expr
 from cfnb.periods import UTC_US
+from cfnb.reduced import like_log
 from cfnb.spark.partition import (
     DAY_US,
     EarlyWant,
@@ -68,16 +69,7 @@ def _like_log(
     types: dict[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """``frames`` with exactly the log's columns (missing ones null), in its types or ``types``."""
-    schema = {**backend.schema, **(types or {})}
-    full = [
-        frame.select(
-            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
-            for c, t in schema.items()
-        )
-        for frame in frames
-        if frame.height
-    ]
-    return pl.concat([pl.DataFrame(schema=schema), *full], how="vertical")
+    return like_log(dict(backend.schema), frames, types)
 
 
 def _users(journeys: Journeys) -> pl.DataFrame:
