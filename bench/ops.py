@@ -34,6 +34,7 @@ class Ctx:
     parquet: Path
     csv: Path
     events: int  # rows in the files (from the generator's manifest)
+    memory_limit: str | None = None  # DuckDB's memory_limit for cfnb's loads
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def edits() -> dict[str, Any]:
 def _load_log(ctx: Ctx) -> dict[str, Any]:
     import cfnb
 
-    return {"log": cfnb.load(str(ctx.parquet)), "ctx": ctx}
+    return {"log": cfnb.load(str(ctx.parquet), memory_limit=ctx.memory_limit), "ctx": ctx}
 
 
 def _fresh(state: dict[str, Any]) -> Any:
@@ -104,7 +105,8 @@ def _fresh(state: dict[str, Any]) -> Any:
     import cfnb
 
     state.pop("log", None)
-    return cfnb.load(str(state["ctx"].parquet))
+    ctx = state["ctx"]
+    return cfnb.load(str(ctx.parquet), memory_limit=ctx.memory_limit)
 
 
 def _funnel_payload(result: Any) -> dict[str, Any]:
@@ -219,13 +221,13 @@ def _edit_op(name: str, factory: Any) -> Op:
 def _load_parquet(ctx: Ctx) -> Any:
     import cfnb
 
-    return cfnb.load(str(ctx.parquet))
+    return cfnb.load(str(ctx.parquet), memory_limit=ctx.memory_limit)
 
 
 def _load_csv(ctx: Ctx) -> Any:
     import cfnb
 
-    return cfnb.load(str(ctx.csv))
+    return cfnb.load(str(ctx.csv), memory_limit=ctx.memory_limit)
 
 
 def _log_payload(_: Any, log: Any) -> dict[str, Any]:

@@ -84,10 +84,13 @@ class Peak:
 # --------------------------------------------------------------------------- child side
 
 
-def _ctx(size: str) -> ops.Ctx:
+def _ctx(size: str, memory_limit: str | None = None) -> ops.Ctx:
     p = generate.paths(size)
     m = generate.manifest(size)
-    return ops.Ctx(size=size, parquet=p.parquet, csv=p.csv, events=int(str(m["events"])))
+    events = int(str(m["events"]))
+    return ops.Ctx(
+        size=size, parquet=p.parquet, csv=p.csv, events=events, memory_limit=memory_limit
+    )
 
 
 def cfnb_source_digest() -> str:
@@ -102,13 +105,13 @@ def cfnb_source_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def child(group_id: str, size: str, repeat: int, out: Path) -> None:
+def child(group_id: str, size: str, repeat: int, out: Path, memory_limit: str | None) -> None:
     group = ops.groups()[group_id]
     source = cfnb_source_digest()
     peak = Peak()
     peak.reset()
     started = time.perf_counter()
-    state = group.setup(_ctx(size))
+    state = group.setup(_ctx(size, memory_limit))
     setup_seconds = time.perf_counter() - started
     results = []
     for op in group.ops:
@@ -541,6 +544,7 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
                     str(0 if args.once else args.repeat),
                     "--out",
                     str(out),
+                    *(["--memory-limit", args.memory_limit] if args.memory_limit else []),
                 ],
                 args.timeout,
             )
@@ -580,6 +584,7 @@ def run_size(size: str, args: argparse.Namespace) -> dict[str, Any]:
         "data": manifest,
         "repeat": 0 if args.once else args.repeat,
         "once": args.once,
+        "memory_limit": args.memory_limit,
         "machine": {
             "cpus": os.cpu_count(),
             "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -636,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
         help="one cold run per op, no repeats (for peak memory on big logs; times are not medians)",
     )
     parser.add_argument("--skip-csv", action="store_true", help="skip the CSV loads")
+    parser.add_argument(
+        "--memory-limit",
+        help="cfnb.load(..., memory_limit=) for cfnb's loads, e.g. 512MB (DuckDB's share of RAM)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the cfnb hot paths")
     parser.add_argument(
         "--readme",
@@ -652,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.size, args.repeat, Path(args.out))
+        child(args.child, args.size, args.repeat, Path(args.out), args.memory_limit)
         return 0
     if args.profile_op:
         child_profile(args.profile_op, args.size, Path(args.out))

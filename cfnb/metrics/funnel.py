@@ -143,10 +143,6 @@ class TimeToConvertResult(_Result):
         return f"Time to {self.stage} (since {self.since}), {self.users:,} users"
 
 
-def _seconds(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
-    return (later - earlier).dt.total_microseconds().cast(pl.Float64) / 1e6
-
-
 def _check_by(journeys: JourneysLike, by: str | None) -> None:
     """Raise unless ``by`` is ``None``, ``"cohort"`` or a segment column of the journeys."""
     if by is None or by == "cohort":
@@ -404,15 +400,17 @@ def time_to_convert(
     index = _stage_index(journeys, stage)
     if since not in ("previous", "start"):
         raise SpecError("since", f"choose 'previous' or 'start', got {since!r}")
-    origin = pl.col(f"reach_{index - 1}" if since == "previous" else "reach_0")
-    secs = journeys.table.select(
-        _seconds(pl.col(f"reach_{index}"), origin).drop_nulls().alias("s")
-    )["s"]
-    total = secs.len()
+    origin = index - 1 if since == "previous" else 0
+    # From the reach arrays, not the table (which would fetch every user's id).
+    reach = reach_of(journeys)
+    both = reach.reached[:, index] & reach.reached[:, origin]
+    micros = (reach.ts[both, index] - reach.ts[both, origin]).astype(np.float64)
+    secs = micros * (1.0 / 1e6)  # as Polars computes _seconds, to the last bit
+    total = int(secs.size)
     counts = []
     for _label, lower, upper in TIME_BINS:
         inside = secs >= lower if upper is None else (secs >= lower) & (secs < upper)
-        counts.append(int(inside.sum()))
+        counts.append(int(np.count_nonzero(inside)))
     table = pl.DataFrame(
         {
             "bin": [b[0] for b in TIME_BINS],
